@@ -1,0 +1,250 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type mode int
+
+const (
+	modeServe mode = iota
+	modeDev
+)
+
+// secret is a configuration value that must never be printed.
+type secret string
+
+func (secret) String() string                 { return "[redacted]" }
+func (secret) GoString() string               { return "[redacted]" }
+func (secret) LogValue() slog.Value           { return slog.StringValue("[redacted]") }
+func (s secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// config is everything authsvc reads from its environment.
+type config struct {
+	mode mode
+
+	Addr            string
+	LogLevel        slog.Level
+	ShutdownTimeout time.Duration
+
+	WachtAPIKey         secret
+	WachtAPIURL         string
+	WachtGatewayURL     string
+	WachtFrontendURL    string
+	WachtWebhookSecret  secret
+	WachtRequestsPerMin int
+
+	DatabaseURL secret
+	Migrate     bool
+
+	CallersFile  string
+	InsecureOpen bool
+	TLSCert      string
+	TLSKey       string
+	TLSClientCA  string
+
+	UserTTL     time.Duration
+	SessionsTTL time.Duration
+	MaxStale    time.Duration
+	TokenLeeway time.Duration
+}
+
+// env reads variables, collecting every problem so that one start reports
+// all of them.
+type env struct {
+	getenv   func(string) string
+	readFile func(string) ([]byte, error)
+	problems []string
+}
+
+func (e *env) problem(format string, args ...any) {
+	e.problems = append(e.problems, fmt.Sprintf(format, args...))
+}
+
+func (e *env) str(name, def string) string {
+	if v := strings.TrimSpace(e.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// secret reads NAME, or the file named by NAME_FILE.
+func (e *env) secret(name string) secret {
+	v, file := e.getenv(name), e.getenv(name+"_FILE")
+	switch {
+	case v != "" && file != "":
+		e.problem("set %s or %s_FILE, not both", name, name)
+		return ""
+	case file != "":
+		b, err := e.readFile(file)
+		if err != nil {
+			e.problem("%s_FILE: cannot read %s: %v", name, file, errors.Unwrap(err))
+			return ""
+		}
+		return secret(strings.TrimSpace(string(b)))
+	default:
+		return secret(strings.TrimSpace(v))
+	}
+}
+
+func (e *env) duration(name string, def time.Duration) time.Duration {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		e.problem("%s: %q is not a duration such as 30s or 5m", name, v)
+		return def
+	}
+	return d
+}
+
+func (e *env) boolean(name string, def bool) bool {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.problem("%s: %q is not true or false", name, v)
+		return def
+	}
+	return b
+}
+
+func (e *env) integer(name string, def, min int) int {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min {
+		e.problem("%s: %q is not a whole number of at least %d", name, v, min)
+		return def
+	}
+	return n
+}
+
+func (e *env) baseURL(name, def string) string {
+	v := e.str(name, def)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		e.problem("%s: %q is not an http(s) URL such as https://api.wacht.dev", name, v)
+		return ""
+	}
+	return strings.TrimRight(v, "/")
+}
+
+// loadConfig reads and checks the configuration for m.
+func loadConfig(m mode, getenv func(string) string) (*config, error) {
+	e := &env{getenv: getenv, readFile: os.ReadFile}
+	c := &config{mode: m}
+	c.Addr = e.str("AUTHSVC_ADDR", "127.0.0.1:8080")
+	switch lvl := strings.ToLower(e.str("AUTHSVC_LOG_LEVEL", "info")); lvl {
+	case "debug", "info", "warn", "error":
+		_ = c.LogLevel.UnmarshalText([]byte(lvl))
+	default:
+		e.problem("AUTHSVC_LOG_LEVEL: %q is not debug, info, warn or error", lvl)
+	}
+	c.ShutdownTimeout = e.duration("AUTHSVC_SHUTDOWN_TIMEOUT", 20*time.Second)
+
+	c.WachtAPIKey = e.secret("WACHT_API_KEY")
+	c.WachtAPIURL = e.baseURL("WACHT_API_URL", "https://api.wacht.dev")
+	c.WachtGatewayURL = e.baseURL("WACHT_GATEWAY_URL", "https://gateway.wacht.dev")
+	c.WachtFrontendURL = e.baseURL("WACHT_FRONTEND_API_URL", "")
+	if pk := e.str("WACHT_PUBLISHABLE_KEY", ""); pk != "" && c.WachtFrontendURL == "" {
+		origin, err := frontendURLFromPublishableKey(pk)
+		if err != nil {
+			e.problem("WACHT_PUBLISHABLE_KEY: %v", err)
+		}
+		c.WachtFrontendURL = origin
+	}
+	c.WachtWebhookSecret = e.secret("WACHT_WEBHOOK_SECRET")
+	if s := string(c.WachtWebhookSecret); s != "" && !strings.HasPrefix(s, "whsec_") {
+		e.problem("WACHT_WEBHOOK_SECRET: a Wacht signing secret starts with whsec_")
+	}
+	c.WachtRequestsPerMin = e.integer("AUTHSVC_WACHT_REQUESTS_PER_MINUTE", 1000, 1)
+
+	c.DatabaseURL = e.secret("DATABASE_URL")
+	c.Migrate = e.boolean("AUTHSVC_MIGRATE", true)
+
+	c.CallersFile = e.str("AUTHSVC_CALLERS_FILE", "")
+	c.InsecureOpen = e.boolean("AUTHSVC_INSECURE_OPEN", false)
+	c.TLSCert = e.str("AUTHSVC_TLS_CERT", "")
+	c.TLSKey = e.str("AUTHSVC_TLS_KEY", "")
+	c.TLSClientCA = e.str("AUTHSVC_TLS_CLIENT_CA", "")
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		e.problem("AUTHSVC_TLS_CERT and AUTHSVC_TLS_KEY: set both to serve TLS, or neither")
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		e.problem("AUTHSVC_TLS_CLIENT_CA: mTLS needs AUTHSVC_TLS_CERT and AUTHSVC_TLS_KEY too")
+	}
+
+	c.UserTTL = e.duration("AUTHSVC_USER_TTL", 60*time.Second)
+	c.SessionsTTL = e.duration("AUTHSVC_SESSIONS_TTL", 30*time.Second)
+	c.MaxStale = e.duration("AUTHSVC_MAX_STALE", 24*time.Hour)
+	c.TokenLeeway = e.duration("AUTHSVC_TOKEN_LEEWAY", 5*time.Second)
+
+	if m == modeServe {
+		if c.WachtAPIKey == "" {
+			e.problem("WACHT_API_KEY is not set: set it (or WACHT_API_KEY_FILE) to your Wacht Backend API key")
+		}
+		if c.WachtFrontendURL == "" {
+			e.problem("WACHT_PUBLISHABLE_KEY is not set: set it (or WACHT_FRONTEND_API_URL) so that session tokens can be verified")
+		}
+		if c.DatabaseURL == "" {
+			e.problem("DATABASE_URL is not set: serve needs Postgres (the in-memory store is for `authsvc dev` only)")
+		}
+		if c.CallersFile == "" && !c.InsecureOpen {
+			e.problem("AUTHSVC_CALLERS_FILE is not set: set it to say which callers may call what, " +
+				"or set AUTHSVC_INSECURE_OPEN=true to let anyone who can reach the port call every RPC")
+		}
+	}
+	if len(e.problems) > 0 {
+		return nil, fmt.Errorf("configuration:\n  - %s", strings.Join(e.problems, "\n  - "))
+	}
+	return c, nil
+}
+
+// frontendURLFromPublishableKey decodes the Frontend API origin from a
+// Wacht publishable key: pk_test_ or pk_live_ and the base64 of the origin.
+func frontendURLFromPublishableKey(pk string) (string, error) {
+	var rest string
+	switch {
+	case strings.HasPrefix(pk, "pk_test_"):
+		rest = pk[len("pk_test_"):]
+	case strings.HasPrefix(pk, "pk_live_"):
+		rest = pk[len("pk_live_"):]
+	default:
+		return "", errors.New("a publishable key starts with pk_test_ or pk_live_")
+	}
+	rest = strings.TrimRight(rest, "$")
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		b, err := enc.DecodeString(rest)
+		if err != nil {
+			continue
+		}
+		origin := strings.TrimRight(string(b), "/")
+		if !strings.Contains(origin, "://") {
+			origin = "https://" + origin
+		}
+		u, err := url.Parse(origin)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			break
+		}
+		return origin, nil
+	}
+	return "", errors.New("it does not decode to a Frontend API origin")
+}
