@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadConfigServe(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte("sk_from_file_0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pk := "pk_live_" + base64.StdEncoding.EncodeToString([]byte("https://frontend.example.com"))
+
+	c, err := loadConfig(modeServe, mapEnv(map[string]string{
+		"WACHT_API_KEY_FILE":    keyFile,
+		"WACHT_PUBLISHABLE_KEY": pk,
+		"DATABASE_URL":          "postgres://u:p@db/authsvc",
+		"AUTHSVC_INSECURE_OPEN": "true",
+		"AUTHSVC_USER_TTL":      "2m",
+	}))
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	got := map[string]any{
+		"key": string(c.WachtAPIKey), "frontend": c.WachtFrontendURL, "api": c.WachtAPIURL,
+		"gateway": c.WachtGatewayURL, "addr": c.Addr, "userTTL": c.UserTTL, "sessionsTTL": c.SessionsTTL,
+		"maxStale": c.MaxStale, "migrate": c.Migrate,
+	}
+	want := map[string]any{
+		"key": "sk_from_file_0123456789", "frontend": "https://frontend.example.com", "api": "https://api.wacht.dev",
+		"gateway": "https://gateway.wacht.dev", "addr": "127.0.0.1:8080", "userTTL": 2 * time.Minute,
+		"sessionsTTL": 30 * time.Second, "maxStale": 24 * time.Hour, "migrate": true,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c)} {
+		if strings.Contains(s, "sk_from_file") || strings.Contains(s, "u:p@") {
+			t.Errorf("formatted config leaks a secret: %s", s)
+		}
+	}
+}
+
+func TestLoadConfigProblems(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		mode mode
+		env  map[string]string
+		want []string // substrings of the error
+	}{
+		{"serve_needs_key_issuer_db_callers", modeServe, nil,
+			[]string{"WACHT_API_KEY", "WACHT_PUBLISHABLE_KEY", "DATABASE_URL", "AUTHSVC_CALLERS_FILE"}},
+		{"both_value_and_file", modeDev, map[string]string{"WACHT_API_KEY": "a", "WACHT_API_KEY_FILE": "/x"},
+			[]string{"WACHT_API_KEY or WACHT_API_KEY_FILE, not both"}},
+		{"unreadable_file", modeDev, map[string]string{"WACHT_API_KEY_FILE": "/nonexistent/key"},
+			[]string{"WACHT_API_KEY_FILE: cannot read"}},
+		{"bad_duration", modeDev, map[string]string{"AUTHSVC_MAX_STALE": "-1s"}, []string{"AUTHSVC_MAX_STALE"}},
+		{"bad_url", modeDev, map[string]string{"WACHT_API_URL": "api.wacht.dev"}, []string{"WACHT_API_URL"}},
+		{"url_with_credentials", modeDev, map[string]string{"WACHT_GATEWAY_URL": "https://u:p@gw"}, []string{"WACHT_GATEWAY_URL"}},
+		{"webhook_secret_format", modeDev, map[string]string{"WACHT_WEBHOOK_SECRET": "hunter2"}, []string{"whsec_"}},
+		{"tls_half", modeDev, map[string]string{"AUTHSVC_TLS_CERT": "/c"}, []string{"AUTHSVC_TLS_KEY"}},
+		{"budget", modeDev, map[string]string{"AUTHSVC_WACHT_REQUESTS_PER_MINUTE": "0"}, []string{"AUTHSVC_WACHT_REQUESTS_PER_MINUTE"}},
+		{"log_level", modeDev, map[string]string{"AUTHSVC_LOG_LEVEL": "loud"}, []string{"AUTHSVC_LOG_LEVEL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(tt.mode, mapEnv(tt.env))
+			if err == nil {
+				t.Fatal("loadConfig succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error leaks the webhook secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestDevNeedsNothing(t *testing.T) {
+	t.Parallel()
+	if _, err := loadConfig(modeDev, mapEnv(nil)); err != nil {
+		t.Fatalf("dev with an empty environment: %v", err)
+	}
+}
+
+func TestFrontendURLFromPublishableKey(t *testing.T) {
+	t.Parallel()
+	enc := func(e *base64.Encoding, s string) string { return e.EncodeToString([]byte(s)) }
+	tests := []struct {
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{"pk_test_" + enc(base64.StdEncoding, "https://abc.fapi.trywacht.xyz"), "https://abc.fapi.trywacht.xyz", false},
+		{"pk_live_" + enc(base64.StdEncoding, "https://frontend.example.com/"), "https://frontend.example.com", false},
+		{"pk_live_" + enc(base64.RawURLEncoding, "https://frontend.example.com"), "https://frontend.example.com", false},
+		{"pk_live_" + enc(base64.StdEncoding, "frontend.example.com"), "https://frontend.example.com", false},
+		{"pk_live_" + enc(base64.StdEncoding, "ftp://frontend.example.com"), "", true},
+		{"sk_live_abc", "", true},
+		{"pk_live_%%%", "", true},
+		{"pk_test_", "", true},
+	}
+	for _, tt := range tests {
+		got, err := frontendURLFromPublishableKey(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("frontendURLFromPublishableKey(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
