@@ -1,0 +1,188 @@
+package wachtclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"sync/atomic"
+)
+
+// target says which Wacht service a request goes to.
+type target int
+
+const (
+	backendAPI  target = iota // Backend API, authenticated, budgeted
+	backendOpen               // Backend API without auth (health)
+	gateway                   // Gateway, no auth
+	frontendAPI               // Frontend API, no auth
+)
+
+// maxErrorBodyBytes bounds how much of an error response is read.
+const maxErrorBodyBytes = 64 << 10
+
+// request describes one logical call; do may send it several times.
+type request struct {
+	target target
+	method string
+	// path is already escaped and starts with "/".
+	path  string
+	query url.Values
+	// body, when non-nil, is sent as JSON.
+	body any
+	// idempotent calls are retried; the others never are and report
+	// ErrOutcomeUnknown when they fail after possibly reaching Wacht.
+	idempotent bool
+	// secrets are removed from any message taken from the response, in
+	// addition to the API key.
+	secrets []string
+}
+
+// do sends r, retrying idempotent calls, and decodes a 2xx JSON answer into
+// out. out may be nil (body discarded) or *[]byte (raw body, checked to be
+// JSON). It is the only place that talks HTTP.
+func (c *Client) do(ctx context.Context, r request, out any) error {
+	if ctx == nil {
+		return invalidInput("nil context")
+	}
+	if r.target == backendAPI && c.apiKey == nil {
+		return fmt.Errorf("%w: no backend api key", ErrNotConfigured)
+	}
+	if r.target == frontendAPI && c.frontendURL == "" {
+		return fmt.Errorf("%w: no frontend api url", ErrNotConfigured)
+	}
+	var payload []byte
+	if r.body != nil {
+		var err error
+		if payload, err = json.Marshal(r.body); err != nil {
+			return invalidInput("encode request body: %v", err)
+		}
+	}
+	body, err := c.send(ctx, r, payload)
+	if err != nil {
+		return err
+	}
+	defer clear(body) // responses may hold secrets or OAuth tokens we drop
+	if err := decodeInto(body, out); err != nil {
+		if !r.idempotent {
+			return &outcomeUnknownError{err: err}
+		}
+		return err
+	}
+	return nil
+}
+
+func decodeInto(body []byte, out any) error {
+	switch o := out.(type) {
+	case nil:
+		return nil
+	case *[]byte:
+		if !json.Valid(body) {
+			return fmt.Errorf("%w: not JSON", ErrInvalidResponse)
+		}
+		*o = bytes.Clone(body)
+		return nil
+	default:
+		return decodeJSON(body, out)
+	}
+}
+
+// attempt sends r once. stopped reports a failure that happened before
+// anything was sent because the context or the budget ran out.
+func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body []byte, stopped bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, true, context.Cause(ctx)
+	}
+	if r.target == backendAPI {
+		if err := c.limiter.Wait(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil, true, context.Cause(ctx)
+			}
+			return nil, true, &budgetError{err: err}
+		}
+	}
+	req, err := c.newRequest(ctx, r, payload)
+	if err != nil {
+		return nil, false, err
+	}
+	var gotConn atomic.Bool
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, false, c.failed(r, &transportError{err: err, sent: gotConn.Load()})
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// Only the message matters: read a bounded prefix of the body.
+		prefix, _ := io.ReadAll(io.LimitReader(resp.Body, min(c.maxBody, maxErrorBodyBytes)))
+		apiErr := newAPIError(resp, prefix, c.secrets(r), c.maxDelay)
+		clear(prefix)
+		return nil, false, c.failed(r, apiErr)
+	}
+	body, err = readBody(resp, c.maxBody)
+	if err != nil {
+		return nil, false, c.failed(r, err)
+	}
+	return body, false, nil
+}
+
+// failed marks the failure of a state-changing call whose outcome is unknown:
+// a 5xx answer, a transport failure after a connection was obtained, or a
+// 2xx answer too large to read.
+func (c *Client) failed(r request, err error) error {
+	if r.idempotent {
+		return err
+	}
+	var te *transportError
+	if apiErr, ok := AsAPIError(err); ok && apiErr.StatusCode >= 500 ||
+		errors.As(err, &te) && te.sent ||
+		errors.Is(err, ErrInvalidResponse) {
+		return &outcomeUnknownError{err: err}
+	}
+	return err
+}
+
+func (c *Client) newRequest(ctx context.Context, r request, payload []byte) (*http.Request, error) {
+	base := c.apiURL
+	switch r.target {
+	case gateway:
+		base = c.gatewayURL
+	case frontendAPI:
+		base = c.frontendURL
+	}
+	u := base + r.path
+	if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
+	}
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	if err != nil {
+		return nil, invalidInput("build request: %v", err)
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("Accept", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.target == backendAPI {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey())
+	}
+	return req, nil
+}
+
+func (c *Client) secrets(r request) []string {
+	if c.apiKey == nil {
+		return r.secrets
+	}
+	return append([]string{c.apiKey()}, r.secrets...)
+}
