@@ -1,0 +1,221 @@
+// Package webhook receives Wacht's webhooks: it verifies their Standard
+// Webhooks signatures, drops duplicates, and turns events into cache
+// invalidations.
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Defaults of [Config].
+const (
+	// DefaultTolerance is how far webhook-timestamp may be from now.
+	DefaultTolerance = 5 * time.Minute
+	// DefaultMaxBodyBytes bounds a request body.
+	DefaultMaxBodyBytes = 1 << 20
+)
+
+// Config configures a [Handler].
+type Config struct {
+	// Secret is the endpoint's signing secret, "whsec_" and the standard
+	// base64 of the key. Empty means webhooks are not configured: the
+	// handler then answers every request 503, so that Wacht keeps the
+	// deliveries and retries them, and Invalidator and Deduper may be nil.
+	Secret string
+	// Invalidator receives the invalidations. Required with a Secret.
+	Invalidator Invalidator
+	// Deduper remembers handled deliveries. Required with a Secret.
+	Deduper Deduper
+	// Tolerance is how far webhook-timestamp may be from now, either way;
+	// zero means [DefaultTolerance]. Wacht signs a delivery once, when it
+	// is queued, and its retries keep that timestamp, so the tolerance is
+	// also how late a retry may still be accepted.
+	Tolerance time.Duration
+	// MaxBodyBytes bounds a request body; zero means [DefaultMaxBodyBytes].
+	MaxBodyBytes int64
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Logger receives one record per request; nil discards them. The
+	// secret, the signatures and the body are never logged.
+	Logger *slog.Logger
+	// Observer, if not nil, is called once per request with the event type
+	// (one of [EventTypes] or [EventTypeOther]) and the outcome (one of the
+	// Outcome constants), for metrics.
+	Observer func(eventType, outcome string)
+}
+
+// Handler is the http.Handler of POST /webhooks/wacht. It is safe for
+// concurrent use.
+type Handler struct {
+	key          []byte // nil when not configured
+	invalidator  Invalidator
+	deduper      Deduper
+	tolerance    time.Duration
+	maxBodyBytes int64
+	now          func() time.Time
+	logger       *slog.Logger
+	observer     func(eventType, outcome string)
+}
+
+// NewHandler checks cfg, decodes its secret once and returns the handler.
+// It fails with [ErrInvalidSecret] for a secret that is set but malformed.
+func NewHandler(cfg Config) (*Handler, error) {
+	h := &Handler{
+		invalidator:  cfg.Invalidator,
+		deduper:      cfg.Deduper,
+		tolerance:    cfg.Tolerance,
+		maxBodyBytes: cfg.MaxBodyBytes,
+		now:          cfg.Now,
+		logger:       cfg.Logger,
+		observer:     cfg.Observer,
+	}
+	if cfg.Secret != "" {
+		key, err := DecodeSecret(cfg.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("new webhook handler: %w", err)
+		}
+		if cfg.Invalidator == nil || cfg.Deduper == nil {
+			return nil, errors.New("new webhook handler: an Invalidator and a Deduper are required")
+		}
+		h.key = key
+	}
+	switch {
+	case h.tolerance < 0:
+		return nil, errors.New("new webhook handler: negative Tolerance")
+	case h.tolerance == 0:
+		h.tolerance = DefaultTolerance
+	}
+	switch {
+	case h.maxBodyBytes < 0:
+		return nil, errors.New("new webhook handler: negative MaxBodyBytes")
+	case h.maxBodyBytes == 0:
+		h.maxBodyBytes = DefaultMaxBodyBytes
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
+	}
+	if h.observer == nil {
+		h.observer = func(string, string) {}
+	}
+	return h, nil
+}
+
+// ServeHTTP handles one delivery. It answers 200 "{}" for a handled,
+// duplicate or ignored event; 405 for another method than POST; 503 when
+// no secret is configured; 400 for missing headers, a malformed or stale
+// timestamp or an authentic body that is not Wacht's envelope; 401 for a
+// bad signature; 413 for a body over the limit; and 500 when the
+// delivery could not be checked against earlier ones or the invalidation
+// failed, so that Wacht retries it. Nothing is invalidated or recorded
+// unless the signature and the timestamp are valid.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.reply(w, r, result{status: http.StatusMethodNotAllowed, outcome: OutcomeMethodNotAllowed})
+		return
+	}
+	if h.key == nil {
+		h.reply(w, r, result{status: http.StatusServiceUnavailable, outcome: OutcomeNotConfigured})
+		return
+	}
+	msgID := r.Header.Get("webhook-id")
+	timestamp := r.Header.Get("webhook-timestamp")
+	signatures := strings.Join(r.Header.Values("webhook-signature"), " ")
+	if msgID == "" || timestamp == "" || strings.TrimSpace(signatures) == "" {
+		h.reply(w, r, result{status: http.StatusBadRequest, outcome: OutcomeMissingHeaders, msgID: msgID})
+		return
+	}
+	body, res, ok := h.readBody(w, r)
+	if !ok {
+		res.msgID = msgID
+		h.reply(w, r, res)
+		return
+	}
+	if err := Verify(h.key, msgID, timestamp, body, signatures, h.now(), h.tolerance); err != nil {
+		h.reply(w, r, verifyFailure(err, msgID))
+		return
+	}
+	ev, err := parseEvent(body)
+	if err != nil {
+		h.reply(w, r, result{status: http.StatusBadRequest, outcome: OutcomeBadPayload, msgID: msgID, verified: true, err: err})
+		return
+	}
+	h.reply(w, r, h.handle(r, msgID, ev))
+}
+
+// readBody reads the body within the size limit.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, result, bool) {
+	if r.ContentLength > h.maxBodyBytes {
+		return nil, result{status: http.StatusRequestEntityTooLarge, outcome: OutcomeTooLarge}, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, result{status: http.StatusRequestEntityTooLarge, outcome: OutcomeTooLarge}, false
+		}
+		return nil, result{status: http.StatusBadRequest, outcome: OutcomeReadFailed, err: err}, false
+	}
+	return body, result{}, true
+}
+
+// verifyFailure maps an error of [Verify] to the answer.
+func verifyFailure(err error, msgID string) result {
+	res := result{status: http.StatusBadRequest, msgID: msgID, err: err}
+	switch {
+	case errors.Is(err, ErrBadSignature):
+		res.status, res.outcome = http.StatusUnauthorized, OutcomeBadSignature
+	case errors.Is(err, ErrStaleTimestamp):
+		res.outcome = OutcomeStaleTimestamp
+	case errors.Is(err, ErrInvalidTimestamp):
+		res.outcome = OutcomeInvalidTimestamp
+	default:
+		res.outcome = OutcomeMissingHeaders
+	}
+	return res
+}
+
+// handle acts on an authentic event: it skips a delivery already handled,
+// invalidates, then records the delivery.
+func (h *Handler) handle(r *http.Request, msgID string, ev event) result {
+	ctx := r.Context()
+	res := result{status: http.StatusOK, msgID: msgID, eventType: ev.Type, verified: true}
+	seen, err := h.deduper.Seen(ctx, msgID)
+	if err != nil {
+		res.status, res.outcome, res.err = http.StatusInternalServerError, OutcomeDedupeFailed, err
+		return res
+	}
+	if seen {
+		res.outcome = OutcomeDuplicate
+		return res
+	}
+	userIDs, err := dispatch(ctx, h.invalidator, ev)
+	res.userIDs = userIDs
+	switch {
+	case errors.Is(err, errNoUserID):
+		// Retrying cannot add the missing id; acknowledge.
+		res.outcome, res.err = OutcomeNoUserID, err
+	case err != nil:
+		res.status, res.outcome, res.err = http.StatusInternalServerError, OutcomeInvalidateFailed, err
+		return res
+	case actionFor(ev.Type) == actionNone:
+		res.outcome = OutcomeIgnored
+	default:
+		res.outcome = OutcomeHandled
+	}
+	if err := h.deduper.Record(ctx, msgID, h.now()); err != nil {
+		// The invalidation is done; a redelivery would only repeat it.
+		h.logger.LogAttrs(ctx, slog.LevelWarn, "webhook delivery not recorded",
+			slog.String("webhook_id", msgID), slog.String("error", err.Error()))
+	}
+	return res
+}
