@@ -1,0 +1,259 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"time"
+)
+
+// Get returns key's value: from memory if it is fresh there, else from
+// Postgres if it is fresh there, else from the loader, whose result is
+// stored in both. However many callers miss the same key at once, the
+// loader runs once and they share its result.
+//
+// When the loader fails transiently and a value past its TTL but younger
+// than MaxStale is at hand, Get returns it with Result.Stale set. A key
+// that does not exist, as loaded or remembered for NegativeTTL, gives an
+// error wrapping [ErrNotFound]. Postgres failures never fail a Get: they
+// are logged and the loader answers.
+func (c *Cache[V]) Get(ctx context.Context, key string) (Result[V], error) {
+	// One clock read: otter's, taken for its own expiry check, which is
+	// the same clock as c.now.
+	if me, ok := c.mem.GetEntry(key); ok && me.SnapshotAtNano < me.Value.freshUntil {
+		e := me.Value
+		if !e.found {
+			c.observer.ObserveRead(c.kind, SourceMemory, OutcomeNotFound)
+			return Result[V]{}, c.errNotFound
+		}
+		if e.stale {
+			c.observer.ObserveRead(c.kind, SourceMemory, OutcomeStale)
+		} else {
+			c.observer.ObserveRead(c.kind, SourceMemory, OutcomeFresh)
+		}
+		return Result[V]{Value: e.value, Stale: e.stale, Source: SourceMemory, FetchedAt: e.fetchedAt}, nil
+	}
+	return c.miss(ctx, key, false)
+}
+
+// Reload loads key's value now, whatever the cache holds, and stores it.
+// Concurrent reloads of a key share one load. It never serves a stale
+// value: a failed load gives the loader's error.
+func (c *Cache[V]) Reload(ctx context.Context, key string) (Result[V], error) {
+	return c.miss(ctx, key, true)
+}
+
+// answer is what one coalesced fetch gives each of its callers.
+type answer[V any] struct {
+	res     Result[V]
+	err     error
+	outcome Outcome
+}
+
+// miss fetches key through the single flight of loads of key that began
+// after the latest invalidation of key seen here.
+func (c *Cache[V]) miss(ctx context.Context, key string, reload bool) (Result[V], error) {
+	if !validKey(key) {
+		return Result[V]{}, fmt.Errorf("%s: %w", c.kind, ErrInvalidKey)
+	}
+	tok := c.guard.current(key)
+	mode := "g"
+	if reload {
+		mode = "r"
+	}
+	// Keys hold no NUL, so the flight key is unambiguous. Callers that
+	// come after an invalidation get a new token, hence a new flight.
+	flight := mode + strconv.FormatUint(tok.epoch, 36) + "." + strconv.FormatUint(tok.local, 36) +
+		"." + strconv.FormatInt(tok.notified, 36) + "\x00" + key
+	ch := c.flight.DoChan(flight, func() (any, error) {
+		return c.fetch(context.WithoutCancel(ctx), key, tok, reload), nil
+	})
+	select {
+	case <-ctx.Done():
+		c.observer.ObserveRead(c.kind, SourceLoad, OutcomeError)
+		return Result[V]{}, fmt.Errorf("wait for %s: %w", c.kind, ctx.Err())
+	case r := <-ch:
+		a := r.Val.(*answer[V])
+		c.observer.ObserveRead(c.kind, a.res.Source, a.outcome)
+		return a.res, a.err
+	}
+}
+
+// fetch reads key from Postgres and, unless it is fresh there, loads it.
+// tok is the guard's token for key before anything was read.
+func (c *Cache[V]) fetch(ctx context.Context, key string, tok token, reload bool) *answer[V] {
+	now := c.now()
+	gen, kindGen, pgOK := int64(noRow), int64(0), false
+	var stale *entry[V]
+	if c.store != nil {
+		r, err := c.store.read(ctx, key)
+		if err != nil {
+			c.postgresError("read", err)
+		} else {
+			pgOK, gen, kindGen = true, r.generation, r.kindGen
+			if e := c.entryFromRow(r); e != nil {
+				if !reload && now.UnixNano() < e.freshUntil {
+					c.storeIf(key, e, tok)
+					return c.answerFrom(e, SourcePostgres)
+				}
+				if e.found {
+					stale = e
+				}
+			}
+		}
+	}
+
+	start, realStart := c.now(), time.Now()
+	lctx, cancel := context.WithTimeout(ctx, c.loadTimeout)
+	v, err := c.callLoad(lctx, key)
+	cancel()
+	c.observer.ObserveLoad(c.kind, time.Since(realStart), err)
+
+	switch {
+	case err == nil:
+		e := c.newEntry(v, true, start, 0)
+		c.writeBack(ctx, key, e, gen, kindGen, pgOK, tok)
+		return c.answerFrom(e, SourceLoad)
+	case errors.Is(err, ErrNotFound):
+		c.writeBack(ctx, key, c.newEntry(v, false, start, 0), gen, kindGen, pgOK, tok)
+		return &answer[V]{res: Result[V]{Source: SourceLoad}, err: err, outcome: OutcomeNotFound}
+	case !reload && c.isTransient(err):
+		if a := c.fallback(key, tok, stale, err); a != nil {
+			return a
+		}
+	}
+	return &answer[V]{res: Result[V]{Source: SourceLoad}, err: err, outcome: OutcomeError}
+}
+
+// answerFrom answers with e, which is fresh.
+func (c *Cache[V]) answerFrom(e *entry[V], source Source) *answer[V] {
+	if !e.found {
+		return &answer[V]{res: Result[V]{Source: source}, err: c.errNotFound, outcome: OutcomeNotFound}
+	}
+	return &answer[V]{res: Result[V]{Value: e.value, Source: source, FetchedAt: e.fetchedAt}, outcome: OutcomeFresh}
+}
+
+// fallback answers after a transient load failure with the newest value
+// at hand, fresh or younger than MaxStale, or returns nil if there is
+// none. A stale value is kept in memory, marked stale, for StaleRetry, so
+// that the next reads don't wait on the failing loader again.
+func (c *Cache[V]) fallback(key string, tok token, fromPostgres *entry[V], loadErr error) *answer[V] {
+	now := c.now().UnixNano()
+	best, source := (*entry[V])(nil), SourcePostgres
+	if fromPostgres != nil && holds(c.guard, key, tok, fromPostgres) {
+		// Only if nothing invalidated key since it was read.
+		best = fromPostgres
+	}
+	if m, ok := c.mem.GetIfPresent(key); ok {
+		if now < m.freshUntil && !m.stale {
+			// Stored meanwhile by another fetch or a Put.
+			return c.answerFrom(m, SourceMemory)
+		}
+		if m.found && (best == nil || m.fetchedAt.After(best.fetchedAt)) {
+			best, source = m, SourceMemory
+		}
+	}
+	if best == nil || now-best.fetchedAt.UnixNano() >= c.maxStale.Nanoseconds() {
+		return nil
+	}
+	s := *best
+	s.stale = true
+	s.freshUntil = min(now+c.staleRetry.Nanoseconds(), s.keepUntil)
+	c.storeIf(key, &s, tok)
+	age := time.Duration(now - s.fetchedAt.UnixNano())
+	c.logger.Warn("serving stale cache entry after load failure",
+		"key", key, "source", source.String(), "age", age, "stale", true, "error", loadErr)
+	return &answer[V]{
+		res:     Result[V]{Value: s.value, Stale: true, Source: source, FetchedAt: s.fetchedAt},
+		outcome: OutcomeStale,
+	}
+}
+
+// writeBack stores a loaded entry in Postgres, if the row read before the
+// load and its kind are unchanged, and then in memory, if no invalidation
+// was seen. pgOK reports that the row was read; gen is its generation and
+// kindGen its kind's.
+func (c *Cache[V]) writeBack(ctx context.Context, key string, e *entry[V], gen, kindGen int64, pgOK bool, tok token) {
+	if c.store != nil && pgOK {
+		var body []byte
+		var err error
+		if e.found {
+			body, err = c.codec.Marshal(e.value)
+		}
+		if err != nil {
+			c.logger.Error("encode cache entry", "key", key, "error", err)
+		} else {
+			newGen, wrote, err := c.store.writeBack(ctx, key, e.found, body, e.fetchedAt, gen, kindGen)
+			switch {
+			case err != nil:
+				c.postgresError("write", err)
+			case !wrote:
+				// An invalidation, a put or another load changed the row
+				// since it was read: this result may predate it.
+				return
+			default:
+				e.generation = newGen
+			}
+		}
+	}
+	c.storeIf(key, e, tok)
+}
+
+// callLoad calls the loader, turning a panic into an error.
+func (c *Cache[V]) callLoad(ctx context.Context, key string) (v V, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logger.Error("cache loader panicked", "key", key, "stack", string(debug.Stack()))
+			err = fmt.Errorf("load %s: loader panicked", c.kind)
+		}
+	}()
+	return c.load(ctx, key)
+}
+
+// newEntry returns an entry fetched at fetchedAt. Entries of values are
+// fresh for TTL and kept as a fallback for MaxStale; "not found" entries
+// are fresh for NegativeTTL and never served stale.
+func (c *Cache[V]) newEntry(v V, found bool, fetchedAt time.Time, gen int64) *entry[V] {
+	fresh, keep := c.ttl, max(c.maxStale, c.ttl)
+	if !found {
+		var zero V
+		v, fresh, keep = zero, c.negativeTTL, c.negativeTTL
+	}
+	return &entry[V]{
+		value:      v,
+		found:      found,
+		fetchedAt:  fetchedAt,
+		freshUntil: fetchedAt.Add(fresh).UnixNano(),
+		keepUntil:  fetchedAt.Add(keep).UnixNano(),
+		generation: gen,
+	}
+}
+
+// entryFromRow returns the entry that r holds, or nil if it holds none
+// (invalidated, or a body that no longer decodes).
+func (c *Cache[V]) entryFromRow(r row) *entry[V] {
+	if !r.exists || r.fetchedAt == nil {
+		return nil
+	}
+	if !r.found {
+		var zero V
+		return c.newEntry(zero, false, *r.fetchedAt, r.generation)
+	}
+	if r.body == nil {
+		return nil
+	}
+	v, err := c.codec.Unmarshal(r.body)
+	if err != nil {
+		c.logger.Warn("decode cache entry", "error", err)
+		return nil
+	}
+	return c.newEntry(v, true, *r.fetchedAt, r.generation)
+}
+
+// postgresError logs and reports a failed Postgres operation.
+func (c *Cache[V]) postgresError(op string, err error) {
+	c.logger.Warn("cache postgres "+op+" failed", "error", err)
+	c.observer.ObservePostgresError(c.kind, op, err)
+}
