@@ -1,0 +1,146 @@
+package callers
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Access is what a procedure asks of its caller.
+type Access int
+
+const (
+	// AccessDeny refuses every call with PermissionDenied, whoever makes
+	// it. It is the zero Access.
+	AccessDeny Access = iota
+	// AccessOpen lets anyone call, with or without a credential. A known
+	// credential still names the caller on the context; a bad one is
+	// ignored.
+	AccessOpen
+	// AccessReader needs a caller with RoleReader.
+	AccessReader
+	// AccessAdmin needs a caller with RoleAdmin.
+	AccessAdmin
+)
+
+// String returns "deny", "open", "reader" or "admin".
+func (a Access) String() string {
+	switch a {
+	case AccessDeny:
+		return "deny"
+	case AccessOpen:
+		return "open"
+	case AccessReader:
+		return "reader"
+	case AccessAdmin:
+		return "admin"
+	}
+	return fmt.Sprintf("Access(%d)", int(a))
+}
+
+func (a Access) role() Role {
+	if a == AccessAdmin {
+		return RoleAdmin
+	}
+	return RoleReader
+}
+
+// Policy says which procedures need which role.
+//
+// Procedures are matched on the request's cleaned URL path, the whole
+// path and not only its last two segments (as authn.InferProcedure would),
+// so that "/x/grpc.health.v1.Health/Check" is not taken for an open
+// health check.
+type Policy struct {
+	// Procedures maps a procedure ("/pkg.Service/Method") or all of a
+	// service's procedures ("/pkg.Service/*") to the access they need. A
+	// procedure's own entry wins over its service's.
+	Procedures map[string]Access
+	// Unmatched is the access for paths no entry names.
+	Unmatched Access
+}
+
+// Service names of the procedures DefaultPolicy knows.
+const (
+	authServiceName     = "authsvc.v1.AuthService"
+	adminServiceName    = "authsvc.v1.AdminService"
+	extAuthzServiceName = "envoy.service.auth.v3.Authorization"
+	healthServiceName   = "grpc.health.v1.Health"
+	reflectV1Name       = "grpc.reflection.v1.ServerReflection"
+	reflectV1AlphaName  = "grpc.reflection.v1alpha.ServerReflection"
+)
+
+// DefaultPolicy returns authsvc's policy: AuthService and the Envoy
+// Authorization service need reader, AdminService needs admin, gRPC health
+// and server reflection are open.
+//
+// Paths it does not name are passed on untouched (Unmatched is AccessOpen),
+// so that an unknown procedure gets the mux's usual 404 (which Connect and
+// gRPC clients see as Unimplemented), and non-RPC routes on the same mux,
+// such as /metrics and /webhooks/wacht, keep their own checks. This is safe
+// because a generated Connect handler serves only its own service's paths,
+// and every protected service is covered by a "/pkg.Service/*" entry. A
+// new protected service must be added here; set Unmatched to AccessDeny to
+// fail closed instead.
+func DefaultPolicy() Policy {
+	return Policy{
+		Procedures: map[string]Access{
+			"/" + authServiceName + "/*":     AccessReader,
+			"/" + adminServiceName + "/*":    AccessAdmin,
+			"/" + extAuthzServiceName + "/*": AccessReader,
+			"/" + healthServiceName + "/*":   AccessOpen,
+			"/" + reflectV1Name + "/*":       AccessOpen,
+			"/" + reflectV1AlphaName + "/*":  AccessOpen,
+		},
+		Unmatched: AccessOpen,
+	}
+}
+
+// isZero reports whether p is the zero Policy, which means DefaultPolicy.
+func (p Policy) isZero() bool {
+	return p.Procedures == nil && p.Unmatched == AccessDeny
+}
+
+// validate checks that every entry is a procedure or a service wildcard
+// and every Access is known.
+func (p Policy) validate() error {
+	if !p.Unmatched.valid() {
+		return fmt.Errorf("policy: unmatched: unknown access %d", int(p.Unmatched))
+	}
+	for pattern, a := range p.Procedures {
+		if !a.valid() {
+			return fmt.Errorf("policy: %q: unknown access %d", pattern, int(a))
+		}
+		service, method, ok := strings.Cut(strings.TrimPrefix(pattern, "/"), "/")
+		if !strings.HasPrefix(pattern, "/") || !ok || service == "" || method == "" || strings.Contains(method, "/") ||
+			(strings.Contains(method, "*") && method != "*") {
+			return fmt.Errorf("policy: %q: want /pkg.Service/Method or /pkg.Service/*", pattern)
+		}
+	}
+	return nil
+}
+
+func (a Access) valid() bool {
+	return a >= AccessDeny && a <= AccessAdmin
+}
+
+// access returns what the request path p needs. p is cleaned first, so
+// that dot segments cannot move a path from a protected service into an
+// open one: the access is that of the path a mux would route it to.
+func (p Policy) access(urlPath string) Access {
+	if !strings.HasPrefix(urlPath, "/") {
+		urlPath = "/" + urlPath
+	}
+	clean := path.Clean(urlPath) // no allocation when already clean
+	if a, ok := p.Procedures[clean]; ok {
+		return a
+	}
+	service := clean
+	if i := strings.IndexByte(clean[1:], '/'); i >= 0 {
+		service = clean[:i+1]
+	}
+	if a, ok := p.Procedures[service+"/*"]; ok {
+		return a
+	}
+	return p.Unmatched
+}
