@@ -7,10 +7,14 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// headerPrefix is what AUTHSVC_EXTAUTHZ_HEADER_PREFIX must look like.
+var headerPrefix = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,40}$`)
 
 type mode int
 
@@ -50,6 +54,10 @@ type config struct {
 	TLSCert      string
 	TLSKey       string
 	TLSClientCA  string
+
+	ExtAuthzHeaderPrefix       string
+	ExtAuthzStripAuthorization bool
+	ExtAuthzCheckRevocation    bool
 
 	UserTTL     time.Duration
 	SessionsTTL time.Duration
@@ -191,6 +199,13 @@ func loadConfig(m mode, getenv func(string) string) (*config, error) {
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		e.problem("AUTHSVC_TLS_CLIENT_CA: mTLS needs AUTHSVC_TLS_CERT and AUTHSVC_TLS_KEY too")
 	}
+
+	c.ExtAuthzHeaderPrefix = e.str("AUTHSVC_EXTAUTHZ_HEADER_PREFIX", "x-authsvc-")
+	if !headerPrefix.MatchString(c.ExtAuthzHeaderPrefix) {
+		e.problem("AUTHSVC_EXTAUTHZ_HEADER_PREFIX: %q is not a header name prefix such as x-authsvc-", c.ExtAuthzHeaderPrefix)
+	}
+	c.ExtAuthzStripAuthorization = e.boolean("AUTHSVC_EXTAUTHZ_STRIP_AUTHORIZATION", false)
+	c.ExtAuthzCheckRevocation = e.boolean("AUTHSVC_EXTAUTHZ_CHECK_REVOCATION", false)
 
 	c.UserTTL = e.duration("AUTHSVC_USER_TTL", 60*time.Second)
 	c.SessionsTTL = e.duration("AUTHSVC_SESSIONS_TTL", 30*time.Second)

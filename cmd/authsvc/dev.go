@@ -1,20 +1,191 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/authsvc/authsvc/internal/wachtfake"
 )
 
-// printDevBanner tells a person at a terminal how to talk to the dev server.
-func printDevBanner(w io.Writer, addr string) {
+// devTokenLifetime is how long the tokens that dev prints stay valid:
+// long enough to paste, unlike Wacht's 35 seconds.
+const devTokenLifetime = time.Hour
+
+// emulator is the Wacht emulator that `authsvc dev` runs on a loopback
+// port and points authsvc at.
+type emulator struct {
+	fake          *wachtfake.Server
+	url           string
+	srv           *http.Server
+	demo          wachtfake.Demo
+	webhookSecret string
+	logger        *slog.Logger
+}
+
+func startEmulator(logger *slog.Logger) (*emulator, error) {
+	fake, err := wachtfake.New(wachtfake.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("start wacht emulator: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("start wacht emulator: %w", err)
+	}
+	url := "http://" + ln.Addr().String()
+	fake.SetIssuer(url)
+	demo, err := fake.SeedDemo()
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("seed wacht emulator: %w", err)
+	}
+	secret, err := wachtfake.NewWebhookSecret()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	e := &emulator{
+		fake: fake, url: url, demo: demo, webhookSecret: secret, logger: logger,
+		srv: &http.Server{Handler: fake, ReadHeaderTimeout: 5 * time.Second},
+	}
+	go func() {
+		if err := e.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("wacht emulator stopped", "error", err)
+		}
+	}()
+	logger.Info("wacht emulator listening", "addr", ln.Addr().String())
+	return e, nil
+}
+
+// configure points cfg at the emulator.
+func (e *emulator) configure(cfg *config) {
+	cfg.WachtAPIURL = e.url
+	cfg.WachtGatewayURL = e.url
+	cfg.WachtFrontendURL = e.url
+	cfg.WachtAPIKey = secret(e.fake.APIKey())
+	if cfg.WachtWebhookSecret == "" {
+		cfg.WachtWebhookSecret = secret(e.webhookSecret)
+	}
+}
+
+func (e *emulator) close() { _ = e.srv.Close() }
+
+// wrap adds GET /dev/token, which mints session tokens for the demo.
+func (e *emulator) wrap(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("GET /dev/token", e.mintToken)
+	return mux
+}
+
+// mintToken answers GET /dev/token?user_id=&session_id=&ttl= with a fresh
+// session token. Without a session_id it uses the user's first active
+// sign-in; without a user_id, the first demo user's organization context.
+func (e *emulator) mintToken(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	claims := e.demo.TokenClaims
+	if uid := q.Get("user_id"); uid != "" && uid != claims.UserID {
+		claims = wachtfake.TokenClaims{UserID: uid, SessionID: q.Get("session_id")}
+		if claims.SessionID == "" {
+			signIns, err := e.fake.SignIns(uid)
+			if err != nil || len(signIns) == 0 {
+				http.Error(w, "no such user, or the user has no active sign-in: pass session_id", http.StatusNotFound)
+				return
+			}
+			claims.SessionID = signIns[0].SessionID
+		}
+	} else if sid := q.Get("session_id"); sid != "" {
+		claims.SessionID = sid
+	}
+	claims.Lifetime = devTokenLifetime
+	if ttl := q.Get("ttl"); ttl != "" {
+		d, err := time.ParseDuration(ttl)
+		if err != nil || d <= 0 || d > 24*time.Hour {
+			http.Error(w, "ttl must be a duration between 1s and 24h", http.StatusBadRequest)
+			return
+		}
+		claims.Lifetime = d
+	}
+	tok, err := e.fake.MintToken(claims)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"token": tok, "user_id": claims.UserID, "session_id": claims.SessionID,
+		"expires_at": time.Now().Add(claims.Lifetime).UTC().Format(time.RFC3339),
+	})
+}
+
+// printBanner tells a person at a terminal how to talk to the dev server,
+// with commands that work as printed.
+func (e *emulator) printBanner(w io.Writer, addr, store string) error {
+	d := e.demo
+	tok, err := e.fake.MintToken(withLifetime(d.TokenClaims, devTokenLifetime))
+	if err != nil {
+		return fmt.Errorf("mint demo token: %w", err)
+	}
 	base := "http://" + addr
-	fmt.Fprintf(w, `
-authsvc dev is serving on %[1]s (open to every caller, in-memory store).
+	ada, grace := d.Users[0], d.Users[1]
+	var adaSignIn, adaSession string
+	for _, si := range d.SignIns {
+		if si.UserID == ada.ID {
+			adaSignIn, adaSession = si.ID, si.SessionID
+			break
+		}
+	}
+	_ = adaSession
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("\nauthsvc dev: serving on %s (open to every caller, %s store)\n", base, store)
+	p("Wacht emulator on %s with demo users:\n", e.url)
+	for _, u := range d.Users {
+		p("  %s  %s %s <%s>\n", u.ID, u.FirstName, u.LastName, primaryEmail(u))
+	}
+	p("\nA session token for %s %s, valid for %s:\n\n  TOKEN=%s\n", ada.FirstName, ada.LastName, devTokenLifetime, tok)
+	p("\nMint more: curl -s '%s/dev/token?user_id=%s&ttl=1h'\n", base, grace.ID)
+	p("\nCall it with buf curl (from this repository; reflection, no .proto files needed):\n\n")
+	bc := "go tool -modfile=tools/go.mod buf curl --protocol grpc --http2-prior-knowledge"
+	p("  %s --list-methods %s\n", bc, base)
+	p("  %s %s/grpc.health.v1.Health/Check\n", bc, base)
+	rpc := func(method, body string) { p("  %s -d '%s' %s/%s\n", bc, body, base, method) }
+	rpc("authsvc.v1.AuthService/VerifySession", `{"token":"'"$TOKEN"'","includeUser":true,"checkRevocation":true}`)
+	rpc("authsvc.v1.AuthService/GetUser", fmt.Sprintf(`{"userId":"%s"}`, ada.ID))
+	rpc("authsvc.v1.AuthService/BatchGetUsers", fmt.Sprintf(`{"userIds":["%s","%s","1"]}`, ada.ID, grace.ID))
+	rpc("authsvc.v1.AuthService/ListSessions", fmt.Sprintf(`{"userId":"%s","includeExpired":true,"pageSize":2}`, ada.ID))
+	rpc("authsvc.v1.AuthService/RevokeSession", fmt.Sprintf(`{"userId":"%s","signInId":"%s"}`, ada.ID, adaSignIn))
+	if len(d.Keys) > 0 {
+		rpc("authsvc.v1.AuthService/VerifyAPIKey", fmt.Sprintf(`{"key":"%s","method":"GET","resource":"/orders"}`, d.Keys[0].Secret))
+		rpc("authsvc.v1.AdminService/RotateAPIKey", fmt.Sprintf(`{"appSlug":"%s","keyId":"%s","gracePeriod":"3600s","reason":"demo"}`, d.AppSlug, d.Keys[0].Key.ID))
+		rpc("authsvc.v1.AdminService/ListRotations", fmt.Sprintf(`{"appSlug":"%s"}`, d.AppSlug))
+	}
+	rpc("envoy.service.auth.v3.Authorization/Check", `{"attributes":{"request":{"http":{"headers":{"authorization":"Bearer '"$TOKEN"'"}}}}}`)
+	p("\nOr with plain curl (Connect protocol, JSON):\n\n")
+	p("  curl -s -H 'Content-Type: application/json' -d '{\"userId\":\"%s\"}' %s/authsvc.v1.AuthService/GetUser\n\n", ada.ID, base)
+	_, err = io.WriteString(w, b.String())
+	return err
+}
 
-Try it with buf curl (reflection, no .proto files needed):
+func withLifetime(c wachtfake.TokenClaims, d time.Duration) wachtfake.TokenClaims {
+	c.Lifetime = d
+	return c
+}
 
-  go tool -modfile=tools/go.mod buf curl --protocol grpc --http2-prior-knowledge --list-methods %[1]s
-  go tool -modfile=tools/go.mod buf curl --protocol grpc --http2-prior-knowledge %[1]s/grpc.health.v1.Health/Check
-
-`, base)
+func primaryEmail(u wachtfake.User) string {
+	for _, e := range u.Emails {
+		if e.Primary {
+			return e.Email
+		}
+	}
+	if len(u.Emails) > 0 {
+		return u.Emails[0].Email
+	}
+	return "no email"
 }

@@ -11,18 +11,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
-	"connectrpc.com/connect"
-	"connectrpc.com/grpchealth"
-	"connectrpc.com/grpcreflect"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
-	"github.com/authsvc/authsvc/internal/health"
 	"github.com/authsvc/authsvc/internal/postgres"
-	"github.com/authsvc/authsvc/internal/rpclog"
-	"github.com/authsvc/authsvc/internal/service"
 )
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
@@ -36,6 +31,16 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 		return err
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
+
+	var emu *emulator
+	if m == modeDev {
+		emu, err = startEmulator(logger)
+		if err != nil {
+			return err
+		}
+		defer emu.close()
+		emu.configure(cfg)
+	}
 
 	var pool *pgxpool.Pool
 	if cfg.DatabaseURL != "" {
@@ -55,13 +60,16 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 		}
 	}
 
-	checker := health.NewChecker(logger, authsvcv1connect.AuthServiceName, authsvcv1connect.AdminServiceName)
-	if pool != nil {
-		checker.Add("postgres", pool.Ping)
+	a, err := newApp(cfg, pool, logger)
+	if err != nil {
+		return err
 	}
-
-	mux := newMux(logger, checker)
-	srv, err := newHTTPServer(cfg, mux, logger)
+	defer a.close()
+	handler := a.handler
+	if emu != nil {
+		handler = emu.wrap(handler)
+	}
+	srv, err := newHTTPServer(cfg, handler, logger)
 	if err != nil {
 		return err
 	}
@@ -69,6 +77,26 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 	if err != nil {
 		return fmt.Errorf("listen on AUTHSVC_ADDR %s: %w", cfg.Addr, err)
 	}
+
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	a.start(runCtx)
+	if cfg.CallersFile != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-hup:
+					a.reloadCallers()
+				case <-runCtx.Done():
+					return
+				}
+			}
+		}()
+	}
+
 	addr := ln.Addr().String()
 	store := "postgres"
 	if pool == nil {
@@ -76,13 +104,11 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 	}
 	logger.Info("listening", "addr", addr, "tls", srv.TLSConfig != nil, "store", store, "version", version,
 		"mode", map[mode]string{modeServe: "serve", modeDev: "dev"}[m])
-	if m == modeDev {
-		printDevBanner(stdout, addr)
+	if emu != nil {
+		if err := emu.printBanner(stdout, addr, store); err != nil {
+			return err
+		}
 	}
-
-	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRun()
-	go checker.Run(runCtx)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -99,7 +125,7 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 	}
 
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
-	checker.Shutdown()
+	a.checker.Shutdown()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -111,29 +137,6 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 	stopRun()
 	logger.Info("stopped")
 	return nil
-}
-
-// newMux mounts every service on one handler.
-func newMux(logger *slog.Logger, checker *health.Checker) *http.ServeMux {
-	opts := []connect.HandlerOption{
-		connect.WithInterceptors(rpclog.NewInterceptor(logger)),
-		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
-			logger.ErrorContext(ctx, "panic in handler", "procedure", spec.Procedure, "panic", fmt.Sprint(p))
-			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-		}),
-	}
-	mux := http.NewServeMux()
-	mux.Handle(authsvcv1connect.NewAuthServiceHandler(service.NewAuthServer(logger), opts...))
-	mux.Handle(authsvcv1connect.NewAdminServiceHandler(service.NewAdminServer(logger), opts...))
-	mux.Handle(grpchealth.NewHandler(checker))
-	reflector := grpcreflect.NewStaticReflector(
-		authsvcv1connect.AuthServiceName,
-		authsvcv1connect.AdminServiceName,
-		grpchealth.HealthV1ServiceName,
-	)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	return mux
 }
 
 // newHTTPServer serves h over HTTP/1.1 and HTTP/2: cleartext HTTP/2

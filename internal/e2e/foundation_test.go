@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -185,23 +184,10 @@ func TestServeWithPostgres(t *testing.T) {
 		t.Fatalf("migrate: %v\nstdout: %s\nstderr: %s", err, stdout, stderr)
 	}
 
-	// A listener that accepts nothing useful stands in for Wacht: the
-	// foundation never calls it.
-	wacht, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wacht.Close()
-	wachtURL := "http://" + wacht.Addr().String()
-
-	inst := e2e.Start(t, bin, map[string]string{
-		"WACHT_API_KEY":          "sk_e2e_secret_value_that_must_not_be_logged",
-		"WACHT_API_URL":          wachtURL,
-		"WACHT_FRONTEND_API_URL": wachtURL,
-		"WACHT_GATEWAY_URL":      wachtURL,
-		"DATABASE_URL":           dbURL,
-		"AUTHSVC_INSECURE_OPEN":  "true",
-	}, "serve")
+	w := startWacht(t)
+	env := w.env(dbURL)
+	env["WACHT_API_KEY"] = w.fake.APIKey()
+	inst := e2e.Start(t, bin, env, "serve")
 	inst.WaitServing(t, ctx)
 
 	conn := grpcConn(t, inst)
@@ -228,7 +214,7 @@ func TestServeWithPostgres(t *testing.T) {
 			t.Errorf("logs lack %s", want)
 		}
 	}
-	if strings.Contains(logs, "sk_e2e_secret_value") {
+	if strings.Contains(logs, w.fake.APIKey()) {
 		t.Errorf("logs contain the Wacht API key")
 	}
 }

@@ -126,6 +126,9 @@ func (i *Instance) Stop(tb testing.TB) error {
 	return i.err
 }
 
+// Signal sends sig to the process.
+func (i *Instance) Signal(sig os.Signal) error { return i.cmd.Process.Signal(sig) }
+
 // Stdout returns what the process printed on standard output so far.
 func (i *Instance) Stdout() string { return i.stdout.String() }
 

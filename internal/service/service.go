@@ -4,21 +4,116 @@
 package service
 
 import (
+	"context"
+	"crypto/sha256"
+	"errors"
 	"log/slog"
+	"time"
 
+	"github.com/maypok86/otter/v2"
+
+	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
+	"github.com/authsvc/authsvc/internal/cache"
+	"github.com/authsvc/authsvc/internal/sessiontoken"
+	"github.com/authsvc/authsvc/internal/wachtclient"
 )
+
+// Verifier verifies session tokens without a network call.
+type Verifier interface {
+	Verify(ctx context.Context, token string) (*sessiontoken.Claims, error)
+}
+
+// UserCache serves users by id, read through to Wacht.
+type UserCache interface {
+	Get(ctx context.Context, userID string) (cache.Result[*authsvcv1.User], error)
+}
+
+// SessionCache serves each user's sign-ins (expired ones included, revoked
+// ones not), read through to Wacht.
+type SessionCache interface {
+	Get(ctx context.Context, userID string) (cache.Result[[]*authsvcv1.Session], error)
+	Reload(ctx context.Context, userID string) (cache.Result[[]*authsvcv1.Session], error)
+	Invalidate(ctx context.Context, userID string) error
+}
+
+// Wacht is the part of Wacht's API that AuthService calls directly.
+type Wacht interface {
+	RevokeSignIn(ctx context.Context, userID, signInID string) error
+	CheckAuthz(ctx context.Context, req wachtclient.AuthzCheckRequest) (*wachtclient.AuthzCheckResponse, error)
+}
+
+// AuthConfig holds what AuthServer needs.
+type AuthConfig struct {
+	Logger   *slog.Logger
+	Verifier Verifier
+	Users    UserCache
+	Sessions SessionCache
+	Wacht    Wacht
+	// PageTokenKey signs page tokens; every replica must use the same key.
+	PageTokenKey []byte
+	// APIKeyCacheTTL is how long an allowed VerifyAPIKey answer is reused:
+	// 0 means 5s; it is capped at 10s.
+	APIKeyCacheTTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
 
 // AuthServer implements [authsvcv1connect.AuthServiceHandler].
 type AuthServer struct {
 	authsvcv1connect.UnimplementedAuthServiceHandler
 
-	logger *slog.Logger
+	logger   *slog.Logger
+	errs     errorMapper
+	verifier Verifier
+	users    UserCache
+	sessions SessionCache
+	wacht    Wacht
+	pages    pageTokens
+	now      func() time.Time
+
+	apiKeyTTL time.Duration
+	apiKeys   *otter.Cache[[sha256.Size]byte, *authsvcv1.VerifyAPIKeyResponse]
 }
 
 // NewAuthServer returns the AuthService implementation.
-func NewAuthServer(logger *slog.Logger) *AuthServer {
-	return &AuthServer{logger: logger}
+func NewAuthServer(cfg AuthConfig) (*AuthServer, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Verifier == nil || cfg.Users == nil || cfg.Sessions == nil || cfg.Wacht == nil {
+		return nil, errors.New("new auth server: verifier, users, sessions and wacht are required")
+	}
+	if len(cfg.PageTokenKey) < 16 {
+		return nil, errors.New("new auth server: a page token key of at least 16 bytes is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ttl := cfg.APIKeyCacheTTL
+	if ttl <= 0 {
+		ttl = 5 * time.Second
+	}
+	ttl = min(ttl, 10*time.Second)
+	apiKeys, err := otter.New(&otter.Options[[sha256.Size]byte, *authsvcv1.VerifyAPIKeyResponse]{
+		MaximumSize:      10_000,
+		ExpiryCalculator: otter.ExpiryWriting[[sha256.Size]byte, *authsvcv1.VerifyAPIKeyResponse](ttl),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &AuthServer{
+		logger:    cfg.Logger,
+		errs:      errorMapper{logger: cfg.Logger},
+		verifier:  cfg.Verifier,
+		users:     cfg.Users,
+		sessions:  cfg.Sessions,
+		wacht:     cfg.Wacht,
+		pages:     pageTokens{key: cfg.PageTokenKey},
+		now:       cfg.Now,
+		apiKeyTTL: ttl,
+		apiKeys:   apiKeys,
+	}, nil
 }
 
 // AdminServer implements [authsvcv1connect.AdminServiceHandler].

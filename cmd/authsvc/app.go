@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
+	"github.com/authsvc/authsvc/internal/cache"
+	"github.com/authsvc/authsvc/internal/callers"
+	"github.com/authsvc/authsvc/internal/health"
+	"github.com/authsvc/authsvc/internal/rpclog"
+	"github.com/authsvc/authsvc/internal/service"
+	"github.com/authsvc/authsvc/internal/sessiontoken"
+	"github.com/authsvc/authsvc/internal/wachtclient"
+	"github.com/authsvc/authsvc/internal/webhook"
+)
+
+// app is every long-lived part of a running authsvc.
+type app struct {
+	logger   *slog.Logger
+	wacht    *wachtclient.Client
+	verifier *sessiontoken.Verifier
+	notifier *cache.Notifier // nil without Postgres
+	users    *cache.Cache[*authsvcv1.User]
+	sessions *cache.Cache[[]*authsvcv1.Session]
+	auth     *service.AuthServer
+	checker  *health.Checker
+	callers  *callers.Authenticator
+	handler  http.Handler
+}
+
+// newApp builds the service from its configuration. pool may be nil (the
+// in-memory store).
+func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*app, error) {
+	a := &app{logger: logger}
+	var err error
+	a.wacht, err = wachtclient.New(wachtclient.Config{
+		APIURL:            cfg.WachtAPIURL,
+		GatewayURL:        cfg.WachtGatewayURL,
+		FrontendURL:       cfg.WachtFrontendURL,
+		APIKey:            string(cfg.WachtAPIKey),
+		Version:           version,
+		RequestsPerMinute: cfg.WachtRequestsPerMin,
+		Logger:            logger.With("component", "wacht"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wacht client: %w", err)
+	}
+	a.verifier, err = sessiontoken.New(sessiontoken.Config{
+		Issuer:  cfg.WachtFrontendURL,
+		Fetcher: a.wacht,
+		Leeway:  cfg.TokenLeeway,
+		Logger:  logger.With("component", "keyset"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("session token verifier: %w", err)
+	}
+
+	if pool != nil {
+		a.notifier = cache.NewNotifier(pool, logger)
+	}
+	a.users, err = cache.New(cache.Config[*authsvcv1.User]{
+		Kind:        "user",
+		Pool:        pool,
+		Notifier:    a.notifier,
+		Load:        service.LoadUser(a.wacht),
+		Codec:       service.UserCodec{},
+		TTL:         cfg.UserTTL,
+		MaxStale:    cfg.MaxStale,
+		MaxEntries:  100_000,
+		IsTransient: wachtclient.IsTransient,
+		Logger:      logger.With("component", "cache", "kind", "user"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.sessions, err = cache.New(cache.Config[[]*authsvcv1.Session]{
+		Kind:        "sessions",
+		Pool:        pool,
+		Notifier:    a.notifier,
+		Load:        service.LoadSessions(a.wacht),
+		Codec:       service.SessionsCodec{},
+		TTL:         cfg.SessionsTTL,
+		MaxStale:    cfg.MaxStale,
+		MaxEntries:  100_000,
+		IsTransient: wachtclient.IsTransient,
+		Logger:      logger.With("component", "cache", "kind", "sessions"),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	pageKey := sha256.Sum256(append([]byte("authsvc page tokens\x00"), cfg.WachtAPIKey...))
+	a.auth, err = service.NewAuthServer(service.AuthConfig{
+		Logger:       logger,
+		Verifier:     a.verifier,
+		Users:        a.users,
+		Sessions:     a.sessions,
+		Wacht:        a.wacht,
+		PageTokenKey: pageKey[:],
+	})
+	if err != nil {
+		return nil, err
+	}
+	extAuthz, err := service.NewExtAuthz(service.ExtAuthzConfig{
+		Logger:             logger,
+		Decider:            a.auth,
+		HeaderPrefix:       cfg.ExtAuthzHeaderPrefix,
+		StripAuthorization: cfg.ExtAuthzStripAuthorization,
+		CheckRevocation:    cfg.ExtAuthzCheckRevocation,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	var dedupe webhook.Deduper = webhook.NewMemoryDeduper(100_000, 24*time.Hour)
+	if pool != nil {
+		dedupe = webhook.NewPostgresDeduper(pool, 7*24*time.Hour)
+	}
+	hooks, err := webhook.NewHandler(webhook.Config{
+		Secret:      string(cfg.WachtWebhookSecret),
+		Invalidator: service.Invalidator{Users: a.users, Sessions: a.sessions},
+		Deduper:     dedupe,
+		Logger:      logger.With("component", "webhook"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+
+	a.checker = health.NewChecker(logger, authsvcv1connect.AuthServiceName, authsvcv1connect.AdminServiceName)
+	a.checker.Add("keyset", func(context.Context) error {
+		if !a.verifier.Ready() {
+			return errors.New("the Frontend API key set is not loaded")
+		}
+		return nil
+	})
+	if pool != nil {
+		a.checker.Add("postgres", pool.Ping)
+		a.checker.Add("cache-notifier", func(context.Context) error {
+			if !a.notifier.Ready() {
+				return errors.New("not listening for cache invalidations")
+			}
+			return nil
+		})
+	}
+
+	opts := []connect.HandlerOption{
+		connect.WithInterceptors(rpclog.NewInterceptor(logger, callers.LogAttrs)),
+		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
+			logger.ErrorContext(ctx, "panic in handler", "procedure", spec.Procedure, "panic", fmt.Sprint(p))
+			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}),
+	}
+	mux := http.NewServeMux()
+	mux.Handle(authsvcv1connect.NewAuthServiceHandler(a.auth, opts...))
+	mux.Handle(authsvcv1connect.NewAdminServiceHandler(service.NewAdminServer(logger), opts...))
+	mux.Handle(extAuthz.Handler(opts...))
+	mux.Handle(grpchealth.NewHandler(a.checker))
+	reflector := grpcreflect.NewStaticReflector(
+		authsvcv1connect.AuthServiceName,
+		authsvcv1connect.AdminServiceName,
+		service.ExtAuthzServiceName,
+		grpchealth.HealthV1ServiceName,
+	)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle("/webhooks/wacht", hooks)
+
+	callerCfg := callers.Config{Path: cfg.CallersFile, Policy: callers.DefaultPolicy(), Logger: logger, HandlerOptions: opts}
+	if cfg.CallersFile == "" {
+		callerCfg.Open = true
+		logger.Warn("no AUTHSVC_CALLERS_FILE: every caller that reaches the port may call every RPC")
+	} else if cfg.InsecureOpen {
+		logger.Warn("AUTHSVC_INSECURE_OPEN is ignored: AUTHSVC_CALLERS_FILE is set")
+	}
+	a.callers, err = callers.New(callerCfg)
+	if err != nil {
+		return nil, fmt.Errorf("AUTHSVC_CALLERS_FILE: %w", err)
+	}
+	a.handler = a.callers.Wrap(mux)
+	return a, nil
+}
+
+// start loads the key set and starts the background work, which stops
+// when ctx ends.
+func (a *app) start(ctx context.Context) {
+	loadCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	if err := a.verifier.Refresh(loadCtx); err != nil {
+		a.logger.Warn("could not load the Frontend API key set yet; retrying in the background", "error", err)
+	}
+	cancel()
+	go a.verifier.Run(ctx)
+	if a.notifier != nil {
+		go a.notifier.Run(ctx)
+	}
+	go a.checker.Run(ctx)
+}
+
+// reloadCallers re-reads the callers file, keeping the current one when
+// the new one is broken.
+func (a *app) reloadCallers() {
+	if err := a.callers.Reload(); err != nil {
+		a.logger.Error("reload AUTHSVC_CALLERS_FILE: keeping the callers loaded before", "error", err)
+		return
+	}
+	a.logger.Info("reloaded AUTHSVC_CALLERS_FILE")
+}
+
+// close releases what newApp made.
+func (a *app) close() {
+	a.users.Close()
+	a.sessions.Close()
+}
