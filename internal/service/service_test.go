@@ -1,0 +1,118 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/cache"
+	"github.com/authsvc/authsvc/internal/sessiontoken"
+	"github.com/authsvc/authsvc/internal/wachtclient"
+)
+
+func TestCheckID(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		wantErr bool
+	}{
+		{"1", false},
+		{"24239923154394947", false},
+		{"9223372036854775807", false},
+		{"9223372036854775808", true}, // overflows int64
+		{"", true},
+		{"0", true},
+		{"-1", true},
+		{"+1", true},
+		{"01", true},
+		{"1e3", true},
+		{" 1", true},
+		{"../admin", true},
+		{"1/details", true},
+	}
+	for _, tt := range tests {
+		if err := checkID("user_id", tt.in); (err != nil) != tt.wantErr {
+			t.Errorf("checkID(%q) = %v, want error %v", tt.in, err, tt.wantErr)
+		}
+	}
+}
+
+func TestPageTokens(t *testing.T) {
+	t.Parallel()
+	p := pageTokens{key: []byte("0123456789abcdef0123456789abcdef")}
+	other := pageTokens{key: []byte("another key, another deployment!")}
+	want := page{Scope: sessionsScope("42", true), Offset: 50}
+	tok := p.encode(want)
+
+	got, err := p.decode(tok)
+	if err != nil || got != want {
+		t.Fatalf("decode(encode(%v)) = %v, %v", want, got, err)
+	}
+	bad := []string{
+		"",
+		"x",
+		tok + "x",
+		"A" + tok[1:],
+		tok[:len(tok)-2] + "AA",
+		p.encode(page{Scope: "s", Offset: -1}),
+		string(make([]byte, 2000)),
+	}
+	for _, b := range bad {
+		if _, err := p.decode(b); err == nil {
+			t.Errorf("decode(%q) accepted a token it should refuse", b)
+		}
+	}
+	if _, err := other.decode(tok); err == nil {
+		t.Error("a token signed with another key was accepted")
+	}
+}
+
+func TestErrorMapping(t *testing.T) {
+	t.Parallel()
+	m := errorMapper{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	tests := []struct {
+		name string
+		err  error
+		want connect.Code
+	}{
+		{"invalid_argument", invalidArgument("bad"), connect.CodeInvalidArgument},
+		{"too_large", fmt.Errorf("verify: %w", sessiontoken.ErrTokenTooLarge), connect.CodeInvalidArgument},
+		{"no_keys", sessiontoken.ErrNoKeys, connect.CodeUnavailable},
+		{"permission", &permissionError{missing: []string{"a"}}, connect.CodePermissionDenied},
+		{"revoked", fmt.Errorf("x: %w", errRevoked), connect.CodeUnauthenticated},
+		{"cache_not_found", fmt.Errorf("get: %w", cache.ErrNotFound), connect.CodeNotFound},
+		{"wacht_not_found", wachtclient.ErrNotFound, connect.CodeNotFound},
+		{"wacht_unavailable", fmt.Errorf("get: %w", wachtclient.ErrUnavailable), connect.CodeUnavailable},
+		{"wacht_rate_limited", wachtclient.ErrRateLimited, connect.CodeResourceExhausted},
+		{"outcome_unknown", errors.Join(wachtclient.ErrOutcomeUnknown, wachtclient.ErrUnavailable), connect.CodeUnknown},
+		{"wacht_refuses_our_key", wachtclient.ErrUnauthorized, connect.CodeInternal},
+		{"canceled", context.Canceled, connect.CodeCanceled},
+		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), connect.CodeDeadlineExceeded},
+		{"already_connect", connect.NewError(connect.CodeAborted, errors.New("x")), connect.CodeAborted},
+		{"anything_else", errors.New("boom with a secret inside"), connect.CodeInternal},
+	}
+	for _, tt := range tests {
+		got := m.toConnect(context.Background(), tt.err)
+		if connect.CodeOf(got) != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if got := m.toConnect(context.Background(), errors.New("boom with a secret inside")); got.Error() != "internal: internal error" {
+		t.Errorf("an unexpected error reached the caller as %q", got.Error())
+	}
+	revoked := m.toConnect(context.Background(), errRevoked)
+	var ce *connect.Error
+	if !errors.As(revoked, &ce) || len(ce.Details()) != 1 {
+		t.Fatalf("revoked: %v has no detail", revoked)
+	}
+	v, err := ce.Details()[0].Value()
+	if r, ok := v.(*authsvcv1.TokenRefusal); err != nil || !ok || r.GetReason() != authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_REVOKED {
+		t.Errorf("revoked detail = %v, %v", v, err)
+	}
+}
