@@ -19,6 +19,7 @@ import (
 	"github.com/authsvc/authsvc/internal/cache"
 	"github.com/authsvc/authsvc/internal/callers"
 	"github.com/authsvc/authsvc/internal/health"
+	"github.com/authsvc/authsvc/internal/rotation"
 	"github.com/authsvc/authsvc/internal/rpclog"
 	"github.com/authsvc/authsvc/internal/service"
 	"github.com/authsvc/authsvc/internal/sessiontoken"
@@ -35,6 +36,7 @@ type app struct {
 	users    *cache.Cache[*authsvcv1.User]
 	sessions *cache.Cache[[]*authsvcv1.Session]
 	auth     *service.AuthServer
+	rotator  *rotation.Rotator
 	checker  *health.Checker
 	callers  *callers.Authenticator
 	handler  http.Handler
@@ -113,6 +115,24 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*app, error) 
 	if err != nil {
 		return nil, err
 	}
+	var store rotation.Store = rotation.NewMemoryStore()
+	if pool != nil {
+		store = rotation.NewPostgresStore(pool)
+	}
+	a.rotator, err = rotation.New(rotation.Config{
+		Store:        store,
+		Wacht:        a.wacht,
+		MaxGrace:     cfg.MaxGracePeriod,
+		PollInterval: cfg.RotationPollInterval,
+		Logger:       logger.With("component", "rotation"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	admin, err := service.NewAdminServer(service.AdminConfig{Logger: logger, Rotator: a.rotator, PageTokenKey: pageKey[:]})
+	if err != nil {
+		return nil, err
+	}
 	extAuthz, err := service.NewExtAuthz(service.ExtAuthzConfig{
 		Logger:             logger,
 		Decider:            a.auth,
@@ -164,7 +184,7 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*app, error) 
 	}
 	mux := http.NewServeMux()
 	mux.Handle(authsvcv1connect.NewAuthServiceHandler(a.auth, opts...))
-	mux.Handle(authsvcv1connect.NewAdminServiceHandler(service.NewAdminServer(logger), opts...))
+	mux.Handle(authsvcv1connect.NewAdminServiceHandler(admin, opts...))
 	mux.Handle(extAuthz.Handler(opts...))
 	mux.Handle(grpchealth.NewHandler(a.checker))
 	reflector := grpcreflect.NewStaticReflector(
@@ -205,6 +225,7 @@ func (a *app) start(ctx context.Context) {
 		go a.notifier.Run(ctx)
 	}
 	go a.checker.Run(ctx)
+	go a.rotator.RunWorker(ctx)
 }
 
 // reloadCallers re-reads the callers file, keeping the current one when

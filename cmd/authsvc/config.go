@@ -59,6 +59,9 @@ type config struct {
 	ExtAuthzStripAuthorization bool
 	ExtAuthzCheckRevocation    bool
 
+	RotationPollInterval time.Duration
+	MaxGracePeriod       time.Duration
+
 	UserTTL     time.Duration
 	SessionsTTL time.Duration
 	MaxStale    time.Duration
@@ -206,6 +209,9 @@ func loadConfig(m mode, getenv func(string) string) (*config, error) {
 	}
 	c.ExtAuthzStripAuthorization = e.boolean("AUTHSVC_EXTAUTHZ_STRIP_AUTHORIZATION", false)
 	c.ExtAuthzCheckRevocation = e.boolean("AUTHSVC_EXTAUTHZ_CHECK_REVOCATION", false)
+
+	c.RotationPollInterval = e.duration("AUTHSVC_ROTATION_POLL_INTERVAL", 5*time.Second)
+	c.MaxGracePeriod = e.duration("AUTHSVC_MAX_GRACE_PERIOD", 30*24*time.Hour)
 
 	c.UserTTL = e.duration("AUTHSVC_USER_TTL", 60*time.Second)
 	c.SessionsTTL = e.duration("AUTHSVC_SESSIONS_TTL", 30*time.Second)

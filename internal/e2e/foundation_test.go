@@ -192,16 +192,16 @@ func TestServeWithPostgres(t *testing.T) {
 
 	conn := grpcConn(t, inst)
 
-	t.Run("unimplemented_rpcs_say_so_in_every_protocol", func(t *testing.T) {
-		req := &authsvcv1.RotateAPIKeyRequest{AppSlug: "aa_1", KeyId: "1"}
+	t.Run("bad_input_is_invalid_argument_in_every_protocol", func(t *testing.T) {
+		req := &authsvcv1.RotateAPIKeyRequest{AppSlug: "Not A Slug!", KeyId: "1"}
 		err := conn.Invoke(ctx, "/authsvc.v1.AdminService/RotateAPIKey", req, &authsvcv1.RotateAPIKeyResponse{})
-		if status.Code(err) != codes.Unimplemented {
-			t.Errorf("grpc-go RotateAPIKey: %v, want Unimplemented", err)
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("grpc-go RotateAPIKey: %v, want InvalidArgument", err)
 		}
 		admin := authsvcv1connect.NewAdminServiceClient(http.DefaultClient, inst.URL)
 		_, err = admin.RotateAPIKey(ctx, connect.NewRequest(req))
-		if connect.CodeOf(err) != connect.CodeUnimplemented {
-			t.Errorf("connect RotateAPIKey: %v, want Unimplemented", err)
+		if connect.CodeOf(err) != connect.CodeInvalidArgument {
+			t.Errorf("connect RotateAPIKey: %v, want InvalidArgument", err)
 		}
 	})
 

@@ -10,6 +10,7 @@ import (
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/cache"
+	"github.com/authsvc/authsvc/internal/rotation"
 	"github.com/authsvc/authsvc/internal/sessiontoken"
 	"github.com/authsvc/authsvc/internal/wachtclient"
 )
@@ -88,6 +89,11 @@ func (m errorMapper) toConnect(ctx context.Context, err error) error {
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("the token is too large to be a Wacht session token"))
 	case errors.As(err, &perm):
 		return connect.NewError(connect.CodePermissionDenied, perm)
+	case errors.Is(err, rotation.ErrInvalidArgument):
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	case errors.Is(err, rotation.ErrNotScheduled):
+		m.logger.ErrorContext(ctx, "key rotation could not be scheduled", "error", err)
+		return connect.NewError(connect.CodeUnavailable, err)
 	}
 	if reason, ok := RefusalReason(err); ok {
 		ce := connect.NewError(connect.CodeUnauthenticated, err)

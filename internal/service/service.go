@@ -116,14 +116,3 @@ func NewAuthServer(cfg AuthConfig) (*AuthServer, error) {
 	}, nil
 }
 
-// AdminServer implements [authsvcv1connect.AdminServiceHandler].
-type AdminServer struct {
-	authsvcv1connect.UnimplementedAdminServiceHandler
-
-	logger *slog.Logger
-}
-
-// NewAdminServer returns the AdminService implementation.
-func NewAdminServer(logger *slog.Logger) *AdminServer {
-	return &AdminServer{logger: logger}
-}
