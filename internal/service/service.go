@@ -115,4 +115,3 @@ func NewAuthServer(cfg AuthConfig) (*AuthServer, error) {
 		apiKeys:   apiKeys,
 	}, nil
 }
-
