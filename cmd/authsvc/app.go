@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
@@ -23,6 +24,7 @@ import (
 	"github.com/authsvc/authsvc/internal/rpclog"
 	"github.com/authsvc/authsvc/internal/service"
 	"github.com/authsvc/authsvc/internal/sessiontoken"
+	"github.com/authsvc/authsvc/internal/telemetry"
 	"github.com/authsvc/authsvc/internal/wachtclient"
 	"github.com/authsvc/authsvc/internal/webhook"
 )
@@ -39,15 +41,20 @@ type app struct {
 	rotator  *rotation.Rotator
 	checker  *health.Checker
 	callers  *callers.Authenticator
+	metrics  *telemetry.Metrics
 	handler  http.Handler
 }
 
 // newApp builds the service from its configuration. pool may be nil (the
 // in-memory store).
-func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*app, error) {
+func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.TracerProvider) (*app, error) {
 	a := &app{logger: logger}
+	a.metrics = telemetry.NewMetrics(telemetry.NewRegistry())
+	a.metrics.SetBuildInfo(version)
 	var err error
 	a.wacht, err = wachtclient.New(wachtclient.Config{
+		HTTPClient:        telemetry.HTTPClient(tp),
+		Observer:          a.metrics.ObserveWachtRequest,
 		APIURL:            cfg.WachtAPIURL,
 		GatewayURL:        cfg.WachtGatewayURL,
 		FrontendURL:       cfg.WachtFrontendURL,
@@ -60,10 +67,12 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*app, error) 
 		return nil, fmt.Errorf("wacht client: %w", err)
 	}
 	a.verifier, err = sessiontoken.New(sessiontoken.Config{
-		Issuer:  cfg.WachtFrontendURL,
-		Fetcher: a.wacht,
-		Leeway:  cfg.TokenLeeway,
-		Logger:  logger.With("component", "keyset"),
+		Issuer:        cfg.WachtFrontendURL,
+		Fetcher:       a.wacht,
+		Leeway:        cfg.TokenLeeway,
+		Logger:        logger.With("component", "keyset"),
+		OnRefresh:     a.metrics.ObserveJWKSRefresh,
+		OnCacheLookup: a.metrics.ObserveTokenCacheLookup,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("session token verifier: %w", err)
@@ -76,7 +85,8 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*app, error) 
 		Kind:        "user",
 		Pool:        pool,
 		Notifier:    a.notifier,
-		Load:        service.LoadUser(a.wacht),
+		Load:        telemetry.Traced(tp, "user", service.LoadUser(a.wacht)),
+		Observer:    a.metrics,
 		Codec:       service.UserCodec{},
 		TTL:         cfg.UserTTL,
 		MaxStale:    cfg.MaxStale,
@@ -91,7 +101,8 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*app, error) 
 		Kind:        "sessions",
 		Pool:        pool,
 		Notifier:    a.notifier,
-		Load:        service.LoadSessions(a.wacht),
+		Load:        telemetry.Traced(tp, "sessions", service.LoadSessions(a.wacht)),
+		Observer:    a.metrics,
 		Codec:       service.SessionsCodec{},
 		TTL:         cfg.SessionsTTL,
 		MaxStale:    cfg.MaxStale,
@@ -107,8 +118,8 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*app, error) 
 	a.auth, err = service.NewAuthServer(service.AuthConfig{
 		Logger:       logger,
 		Verifier:     a.verifier,
-		Users:        a.users,
-		Sessions:     a.sessions,
+		Users:        telemetry.TraceCache[*authsvcv1.User](tp, a.users),
+		Sessions:     telemetry.TraceCache[[]*authsvcv1.Session](tp, a.sessions),
 		Wacht:        a.wacht,
 		PageTokenKey: pageKey[:],
 	})
@@ -125,6 +136,7 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*app, error) 
 		MaxGrace:     cfg.MaxGracePeriod,
 		PollInterval: cfg.RotationPollInterval,
 		Logger:       logger.With("component", "rotation"),
+		Observer:     a.metrics.ObserveRevocation,
 	})
 	if err != nil {
 		return nil, err
@@ -153,6 +165,7 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*app, error) 
 		Invalidator: service.Invalidator{Users: a.users, Sessions: a.sessions},
 		Deduper:     dedupe,
 		Logger:      logger.With("component", "webhook"),
+		Observer:    a.metrics.ObserveWebhook,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
@@ -175,8 +188,14 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*app, error) 
 		})
 	}
 
+	tracing, err := telemetry.ConnectInterceptor(tp)
+	if err != nil {
+		return nil, err
+	}
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(rpclog.NewInterceptor(logger, callers.LogAttrs)),
+		// Tracing outermost, then metrics (whose exemplars need the span),
+		// then the log line.
+		connect.WithInterceptors(tracing, a.metrics.Interceptor(), rpclog.NewInterceptor(logger, callers.LogAttrs)),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
 			logger.ErrorContext(ctx, "panic in handler", "procedure", spec.Procedure, "panic", fmt.Sprint(p))
 			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
@@ -196,6 +215,7 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*app, error) 
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle("/webhooks/wacht", hooks)
+	mux.Handle("GET /metrics", a.metrics.Handler())
 
 	callerCfg := callers.Config{Path: cfg.CallersFile, Policy: callers.DefaultPolicy(), Logger: logger, HandlerOptions: opts}
 	if cfg.CallersFile == "" {

@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
 
 	"github.com/authsvc/authsvc/internal/postgres"
+	"github.com/authsvc/authsvc/internal/telemetry"
 )
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
@@ -31,6 +33,19 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 		return err
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
+
+	otel.SetErrorHandler(telemetry.ErrorHandler(logger.With("component", "otel")))
+	shutdownTracing, tp, err := telemetry.NewTracing(ctx, "authsvc", version, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(flushCtx); err != nil {
+			logger.Warn("flush traces", "error", err)
+		}
+	}()
 
 	var emu *emulator
 	if m == modeDev {
@@ -60,7 +75,7 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 		}
 	}
 
-	a, err := newApp(cfg, pool, logger)
+	a, err := newApp(cfg, pool, logger, tp)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -355,6 +356,44 @@ func TestAuthServiceEndToEnd(t *testing.T) {
 			t.Errorf("Check(no token) = %v", missing)
 		}
 	})
+}
+
+func TestMetricsAreServed(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	w := startWacht(t)
+	inst := w.serve(t, pgtest.NewURL(t), nil)
+	client := authsvcv1connect.NewAuthServiceClient(http.DefaultClient, inst.URL)
+	ada := w.demo.Users[0]
+	if _, err := client.GetUser(ctx, connect.NewRequest(&authsvcv1.GetUserRequest{UserId: ada.ID})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.VerifySession(ctx, connect.NewRequest(&authsvcv1.VerifySessionRequest{Token: w.token(t)})); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get(inst.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d, %v", res.StatusCode, err)
+	}
+	for _, want := range []string{
+		`authsvc_rpc_requests_total{code="ok",procedure="/authsvc.v1.AuthService/GetUser"} 1`,
+		`authsvc_wacht_requests_total{route="GET /users/{user_id}/details",status="200"} 1`,
+		`authsvc_cache_reads_total{kind="user",level="load",outcome="fresh"} 1`,
+		`authsvc_jwks_refreshes_total{result="ok"}`,
+		`authsvc_build_info{version=`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(string(body), ada.ID) {
+		t.Error("/metrics contains a user id")
+	}
 }
 
 // TestReplicasShareInvalidations runs two replicas on one database: a

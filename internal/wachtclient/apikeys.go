@@ -138,7 +138,7 @@ func (c *Client) ListAPIKeys(ctx context.Context, appSlug string, includeInactiv
 	}
 	q := url.Values{"include_inactive": {strconv.FormatBool(includeInactive)}}
 	var list apiKeyList
-	err = c.do(ctx, request{target: backendAPI, method: http.MethodGet, path: "/api-auth/apps/" + slug + "/keys", query: q, idempotent: true}, &list)
+	err = c.do(ctx, request{target: backendAPI, method: http.MethodGet, route: "GET /api-auth/apps/{app_slug}/keys", path: "/api-auth/apps/" + slug + "/keys", query: q, idempotent: true}, &list)
 	if err == nil && list.Keys == nil {
 		err = fmt.Errorf("%w: list without keys", ErrInvalidResponse)
 	}
@@ -160,7 +160,7 @@ func (c *Client) CreateAPIKey(ctx context.Context, appSlug string, req CreateAPI
 	if err != nil {
 		return nil, fmt.Errorf("create api key in app %q: %w", appSlug, err)
 	}
-	key, err := c.keyWithSecret(ctx, request{target: backendAPI, method: http.MethodPost, path: "/api-auth/apps/" + slug + "/keys", body: body})
+	key, err := c.keyWithSecret(ctx, request{target: backendAPI, method: http.MethodPost, route: "POST /api-auth/apps/{app_slug}/keys", path: "/api-auth/apps/" + slug + "/keys", body: body})
 	if err != nil {
 		return nil, fmt.Errorf("create api key in app %q: %w", appSlug, err)
 	}
@@ -176,7 +176,7 @@ func (c *Client) RevokeAPIKey(ctx context.Context, appSlug, keyID, reason string
 		return fmt.Errorf("revoke api key %q of app %q: %w", keyID, appSlug, err)
 	}
 	// Wacht requires a JSON body, at least {}.
-	r := request{target: backendAPI, method: http.MethodPost, path: path, body: revokeAPIKeyBody{Reason: reason}}
+	r := request{target: backendAPI, method: http.MethodPost, route: "POST /api-auth/apps/{app_slug}/keys/{key_id}/revoke", path: path, body: revokeAPIKeyBody{Reason: reason}}
 	if err := c.do(ctx, r, nil); err != nil {
 		return fmt.Errorf("revoke api key %s of app %q: %w", keyID, appSlug, err)
 	}
@@ -192,7 +192,7 @@ func (c *Client) RotateAPIKey(ctx context.Context, appSlug, keyID string) (*APIK
 	if err != nil {
 		return nil, fmt.Errorf("rotate api key %q of app %q: %w", keyID, appSlug, err)
 	}
-	key, err := c.keyWithSecret(ctx, request{target: backendAPI, method: http.MethodPost, path: path})
+	key, err := c.keyWithSecret(ctx, request{target: backendAPI, method: http.MethodPost, route: "POST /api-auth/apps/{app_slug}/keys/{key_id}/rotate", path: path})
 	if err != nil {
 		return nil, fmt.Errorf("rotate api key %s of app %q: %w", keyID, appSlug, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"sync/atomic"
+	"time"
 )
 
 // target says which Wacht service a request goes to.
@@ -30,6 +31,10 @@ const maxErrorBodyBytes = 64 << 10
 type request struct {
 	target target
 	method string
+	// route names the call in metrics and traces: the method and the path
+	// with its variable segments named, e.g. "GET /users/{user_id}/details".
+	// It never holds an id.
+	route string
 	// path is already escaped and starts with "/".
 	path  string
 	query url.Values
@@ -56,6 +61,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	if r.target == frontendAPI && c.frontendURL == "" {
 		return fmt.Errorf("%w: no frontend api url", ErrNotConfigured)
 	}
+	ctx = context.WithValue(ctx, routeKey{}, r.route)
 	var payload []byte
 	if r.body != nil {
 		var err error
@@ -103,7 +109,9 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body [
 			if ctx.Err() != nil {
 				return nil, true, context.Cause(ctx)
 			}
-			return nil, true, &budgetError{err: err}
+			err = &budgetError{err: err}
+			c.observe(r, 0, 0, err)
+			return nil, true, err
 		}
 	}
 	req, err := c.newRequest(ctx, r, payload)
@@ -114,9 +122,12 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body [
 	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 
+	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, false, c.failed(r, &transportError{err: err, sent: gotConn.Load()})
+		err = &transportError{err: err, sent: gotConn.Load()}
+		c.observe(r, 0, time.Since(start), err)
+		return nil, false, c.failed(r, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -124,13 +135,34 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body [
 		prefix, _ := io.ReadAll(io.LimitReader(resp.Body, min(c.maxBody, maxErrorBodyBytes)))
 		apiErr := newAPIError(resp, prefix, c.secrets(r), c.maxDelay)
 		clear(prefix)
+		c.observe(r, resp.StatusCode, time.Since(start), apiErr)
 		return nil, false, c.failed(r, apiErr)
 	}
 	body, err = readBody(resp, c.maxBody)
+	c.observe(r, resp.StatusCode, time.Since(start), err)
 	if err != nil {
 		return nil, false, c.failed(r, err)
 	}
 	return body, false, nil
+}
+
+// observe reports one attempt to Config.Observer.
+func (c *Client) observe(r request, status int, took time.Duration, err error) {
+	if c.observer != nil {
+		c.observer(r.route, status, took, err)
+	}
+}
+
+// routeKey is the context key of the route of a request being sent.
+type routeKey struct{}
+
+// RouteFromContext returns the route of the Wacht request being sent with
+// ctx, such as "GET /users/{user_id}/details", for an http.RoundTripper
+// that names requests (in traces, say) without their ids. It is "" for a
+// context that is not a Wacht request's.
+func RouteFromContext(ctx context.Context) string {
+	route, _ := ctx.Value(routeKey{}).(string)
+	return route
 }
 
 // failed marks the failure of a state-changing call whose outcome is unknown:

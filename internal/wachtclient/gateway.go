@@ -135,7 +135,7 @@ func (c *Client) CheckAuthz(ctx context.Context, req AuthzCheckRequest) (*AuthzC
 		return nil, fmt.Errorf("check authz: %w", invalidInput("empty resource"))
 	}
 	r := request{
-		target: gateway, method: http.MethodPost, path: "/v1/authz/check", body: req,
+		target: gateway, method: http.MethodPost, route: "POST /v1/authz/check", path: "/v1/authz/check", body: req,
 		idempotent: true, secrets: []string{req.Principal.Value},
 	}
 	var resp AuthzCheckResponse

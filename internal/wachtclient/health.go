@@ -32,7 +32,7 @@ func (c *Client) Health(ctx context.Context) error {
 // CheckHealth returns the Backend API's GET /health answer.
 func (c *Client) CheckHealth(ctx context.Context) (*HealthStatus, error) {
 	var st HealthStatus
-	if err := c.do(ctx, request{target: backendOpen, method: http.MethodGet, path: "/health", idempotent: true}, &st); err != nil {
+	if err := c.do(ctx, request{target: backendOpen, method: http.MethodGet, route: "GET /health", path: "/health", idempotent: true}, &st); err != nil {
 		return nil, fmt.Errorf("check health: %w", err)
 	}
 	return &st, nil
@@ -44,7 +44,7 @@ func (c *Client) CheckHealth(ctx context.Context) (*HealthStatus, error) {
 // Backend API budget. A body that is not JSON wraps ErrInvalidResponse.
 func (c *Client) FetchJWKS(ctx context.Context) ([]byte, error) {
 	var raw []byte
-	if err := c.do(ctx, request{target: frontendAPI, method: http.MethodGet, path: "/.well-known/jwks.json", idempotent: true}, &raw); err != nil {
+	if err := c.do(ctx, request{target: frontendAPI, method: http.MethodGet, route: "GET /.well-known/jwks.json", path: "/.well-known/jwks.json", idempotent: true}, &raw); err != nil {
 		return nil, fmt.Errorf("fetch jwks: %w", err)
 	}
 	return raw, nil

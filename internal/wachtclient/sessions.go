@@ -50,7 +50,7 @@ func (c *Client) ListUserSessions(ctx context.Context, userID string, includeExp
 	if err != nil {
 		return nil, fmt.Errorf("list sessions of user %q: %w", userID, err)
 	}
-	r := request{target: backendAPI, method: http.MethodGet, path: "/users/" + seg + "/sessions", idempotent: true}
+	r := request{target: backendAPI, method: http.MethodGet, route: "GET /users/{user_id}/sessions", path: "/users/" + seg + "/sessions", idempotent: true}
 	if includeExpired {
 		r.query = url.Values{"include_expired": {"true"}}
 	}
@@ -78,7 +78,7 @@ func (c *Client) RevokeSignIn(ctx context.Context, userID, signInID string) erro
 		return fmt.Errorf("revoke sign-in %q of user %q: %w", signInID, userID, err)
 	}
 	path := "/users/" + userSeg + "/sessions/" + signInSeg + "/revoke"
-	if err := c.do(ctx, request{target: backendAPI, method: http.MethodPost, path: path}, nil); err != nil {
+	if err := c.do(ctx, request{target: backendAPI, method: http.MethodPost, route: "POST /users/{user_id}/sessions/{signin_id}/revoke", path: path}, nil); err != nil {
 		return fmt.Errorf("revoke sign-in %s of user %s: %w", signInSeg, userSeg, err)
 	}
 	return nil
@@ -93,7 +93,7 @@ func (c *Client) RevokeAllSessions(ctx context.Context, userID string) (int64, e
 		return 0, fmt.Errorf("revoke all sessions of user %q: %w", userID, err)
 	}
 	var resp revokeAllResponse
-	err = c.do(ctx, request{target: backendAPI, method: http.MethodPost, path: "/users/" + seg + "/sessions/revoke-all"}, &resp)
+	err = c.do(ctx, request{target: backendAPI, method: http.MethodPost, route: "POST /users/{user_id}/sessions/revoke-all", path: "/users/" + seg + "/sessions/revoke-all"}, &resp)
 	if err == nil && resp.Revoked == nil {
 		err = &outcomeUnknownError{err: fmt.Errorf("%w: no revoked count", ErrInvalidResponse)}
 	}

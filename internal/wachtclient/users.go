@@ -144,7 +144,7 @@ func (c *Client) GetUser(ctx context.Context, userID string) (*UserDetails, erro
 		return nil, fmt.Errorf("get user %q: %w", userID, err)
 	}
 	var u UserDetails
-	err = c.do(ctx, request{target: backendAPI, method: http.MethodGet, path: "/users/" + seg + "/details", idempotent: true}, &u)
+	err = c.do(ctx, request{target: backendAPI, method: http.MethodGet, route: "GET /users/{user_id}/details", path: "/users/" + seg + "/details", idempotent: true}, &u)
 	if err == nil && u.ID == "" {
 		err = fmt.Errorf("%w: user without id", ErrInvalidResponse)
 	}
@@ -161,7 +161,7 @@ func (c *Client) ListUsers(ctx context.Context, p ListUsersParams) (*UserPage, e
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	var page UserPage
-	err = c.do(ctx, request{target: backendAPI, method: http.MethodGet, path: "/users", query: q, idempotent: true}, &page)
+	err = c.do(ctx, request{target: backendAPI, method: http.MethodGet, route: "GET /users", path: "/users", query: q, idempotent: true}, &page)
 	if err == nil && page.Data == nil {
 		err = fmt.Errorf("%w: list without data", ErrInvalidResponse)
 	}

@@ -1,0 +1,98 @@
+package telemetry
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/authsvc/authsvc/internal/cache"
+	"github.com/authsvc/authsvc/internal/wachtclient"
+)
+
+// Result label values.
+const (
+	resultOK       = "ok"
+	resultNotFound = "not_found"
+	resultError    = "error"
+)
+
+var _ cache.Observer = (*Metrics)(nil)
+
+// ObserveRead implements [cache.Observer]: one read of a cache of the
+// given kind, by the level that answered and how. A read answered at
+// level "load" is a miss; a "stale" outcome is a stale value served
+// while loading failed.
+func (m *Metrics) ObserveRead(kind string, source cache.Source, outcome cache.Outcome) {
+	m.cacheReads.WithLabelValues(kind, source.String(), outcome.String()).Inc()
+}
+
+// ObserveLoad implements [cache.Observer]: one loader call, timed, by
+// result.
+func (m *Metrics) ObserveLoad(kind string, took time.Duration, err error) {
+	result := resultOK
+	switch {
+	case err == nil:
+	case errors.Is(err, cache.ErrNotFound):
+		result = resultNotFound
+	default:
+		result = resultError
+	}
+	m.cacheLoads.WithLabelValues(kind, result).Observe(took.Seconds())
+}
+
+// ObservePostgresError implements [cache.Observer]: one failed Postgres
+// operation of the cache. The error itself is logged by the cache.
+func (m *Metrics) ObservePostgresError(kind, op string, _ error) {
+	m.cachePGErrors.WithLabelValues(kind, op).Inc()
+}
+
+// ObserveWachtRequest is a [wachtclient.Config] Observer: one attempt to
+// call route (a template such as "GET /users/{user_id}/details"), with
+// the status Wacht answered, or 0 when none came. An attempt the local
+// budget refused to send counts as a budget refusal, not a request.
+func (m *Metrics) ObserveWachtRequest(route string, status int, took time.Duration, err error) {
+	if status == 0 && errors.Is(err, wachtclient.ErrRateLimited) {
+		m.wachtBudget.WithLabelValues(route).Inc()
+		return
+	}
+	label := resultError
+	if status > 0 {
+		label = strconv.Itoa(status)
+	}
+	m.wachtRequests.WithLabelValues(route, label).Inc()
+	m.wachtDuration.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// ObserveJWKSRefresh is a sessiontoken Config OnRefresh hook: one fetch of
+// the key set and whether it succeeded.
+func (m *Metrics) ObserveJWKSRefresh(ok bool) {
+	result := resultError
+	if ok {
+		result = resultOK
+	}
+	m.jwksRefreshes.WithLabelValues(result).Inc()
+}
+
+// ObserveTokenCacheLookup is a sessiontoken Config OnCacheLookup hook:
+// whether the verified-token cache answered a verification.
+func (m *Metrics) ObserveTokenCacheLookup(hit bool) {
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	m.tokenCache.WithLabelValues(result).Inc()
+}
+
+// ObserveWebhook is a webhook Config Observer: one webhook request, by
+// event type and outcome, both of them from the webhook package's fixed
+// lists.
+func (m *Metrics) ObserveWebhook(eventType, outcome string) {
+	m.webhooks.WithLabelValues(eventType, outcome).Inc()
+}
+
+// ObserveRevocation is a rotation Config Observer: one attempt of the
+// rotation worker to revoke a replaced key, by outcome ("revoked",
+// "retry", "failed").
+func (m *Metrics) ObserveRevocation(outcome string) {
+	m.revocations.WithLabelValues(outcome).Inc()
+}

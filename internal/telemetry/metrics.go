@@ -1,0 +1,172 @@
+// Package telemetry exports authsvc's Prometheus metrics and OpenTelemetry
+// traces, and adapts the hooks of the other packages to them.
+package telemetry
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds authsvc's Prometheus metrics. Its methods are safe for
+// concurrent use and cheap enough for the request path. No label value
+// is ever taken from a request: labels hold procedure names, route
+// templates, status codes and fixed outcome words, never an id or a
+// secret.
+type Metrics struct {
+	gatherer prometheus.Gatherer
+
+	buildInfo *prometheus.GaugeVec
+
+	rpcRequests *prometheus.CounterVec
+	rpcDuration *prometheus.HistogramVec
+
+	cacheReads    *prometheus.CounterVec
+	cacheLoads    *prometheus.HistogramVec
+	cachePGErrors *prometheus.CounterVec
+
+	wachtRequests *prometheus.CounterVec
+	wachtDuration *prometheus.HistogramVec
+	wachtBudget   *prometheus.CounterVec
+
+	jwksRefreshes *prometheus.CounterVec
+	tokenCache    *prometheus.CounterVec
+	webhooks      *prometheus.CounterVec
+	revocations   *prometheus.CounterVec
+}
+
+// Bucket bounds, in seconds: RPCs answered from memory take well under a
+// millisecond, calls to Wacht tens to hundreds, loads include retries.
+var (
+	rpcBuckets   = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	wachtBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15}
+	loadBuckets  = []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+)
+
+// NewRegistry returns a registry holding the Go runtime and process
+// collectors, to pass to [NewMetrics].
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// NewMetrics creates authsvc's metrics and registers them with reg; nil
+// means a new empty registry. [Metrics.Handler] serves reg when it is
+// also a [prometheus.Gatherer], as a *prometheus.Registry is, and
+// otherwise only these metrics. It panics if reg already holds metrics
+// of the same names, as registering twice is a programming error.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &Metrics{
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "authsvc_build_info",
+			Help: "Always 1; the version label names the running build.",
+		}, []string{"version"}),
+		rpcRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_rpc_requests_total",
+			Help: "RPCs handled, by procedure and Connect code.",
+		}, []string{"procedure", "code"}),
+		rpcDuration: newHistogram("authsvc_rpc_duration_seconds",
+			"Time to handle an RPC, by procedure and Connect code.", rpcBuckets, "procedure", "code"),
+		cacheReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_cache_reads_total",
+			Help: "Cache reads by kind, the level that answered (memory, postgres, or load on a miss) and outcome (fresh, stale, not_found, error).",
+		}, []string{"kind", "level", "outcome"}),
+		cacheLoads: newHistogram("authsvc_cache_load_duration_seconds",
+			"Time of a cache loader call (coalesced callers count once), by kind and result (ok, not_found, error).",
+			loadBuckets, "kind", "result"),
+		cachePGErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_cache_postgres_errors_total",
+			Help: "Failed Postgres operations of the cache, by kind and operation (read, write, put, invalidate).",
+		}, []string{"kind", "op"}),
+		wachtRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_wacht_requests_total",
+			Help: "Requests sent to Wacht, retries included, by route template and HTTP status (\"error\" when no answer came).",
+		}, []string{"route", "status"}),
+		wachtDuration: newHistogram("authsvc_wacht_request_duration_seconds",
+			"Time of one request to Wacht, by route template.", wachtBuckets, "route"),
+		wachtBudget: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_wacht_budget_refusals_total",
+			Help: "Requests to Wacht not sent because the local request budget could not admit them in time, by route template.",
+		}, []string{"route"}),
+		jwksRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_jwks_refreshes_total",
+			Help: "Fetches of Wacht's session token key set, by result (ok, error).",
+		}, []string{"result"}),
+		tokenCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_token_cache_lookups_total",
+			Help: "Lookups in the verified session token cache, by result (hit, miss).",
+		}, []string{"result"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_webhook_events_total",
+			Help: "Wacht webhook requests, by event type (\"other\" for types not acted on) and outcome.",
+		}, []string{"type", "outcome"}),
+		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_rotation_revocations_total",
+			Help: "Attempts of the rotation worker to revoke a replaced API key, by outcome.",
+		}, []string{"outcome"}),
+	}
+	cs := []prometheus.Collector{
+		m.buildInfo, m.rpcRequests, m.rpcDuration, m.cacheReads, m.cacheLoads, m.cachePGErrors,
+		m.wachtRequests, m.wachtDuration, m.wachtBudget, m.jwksRefreshes, m.tokenCache, m.webhooks, m.revocations,
+	}
+	reg.MustRegister(cs...)
+	if g, ok := reg.(prometheus.Gatherer); ok {
+		m.gatherer = g
+	} else {
+		own := prometheus.NewRegistry()
+		own.MustRegister(cs...)
+		m.gatherer = own
+	}
+	// Series whose label values are all known start at zero, so that
+	// rates are defined before the first event.
+	for _, r := range []string{resultOK, resultError} {
+		m.jwksRefreshes.WithLabelValues(r)
+	}
+	for _, r := range []string{"hit", "miss"} {
+		m.tokenCache.WithLabelValues(r)
+	}
+	return m
+}
+
+// newHistogram returns a histogram with classic buckets, and native
+// buckets for scrapers that ask for them.
+func newHistogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:                            name,
+		Help:                            help,
+		Buckets:                         buckets,
+		NativeHistogramBucketFactor:     1.1,
+		NativeHistogramMaxBucketNumber:  100,
+		NativeHistogramMinResetDuration: time.Hour,
+	}, labels)
+}
+
+// SetBuildInfo sets authsvc_build_info{version} to 1, replacing any
+// version set before.
+func (m *Metrics) SetBuildInfo(version string) {
+	m.buildInfo.Reset()
+	m.buildInfo.WithLabelValues(version).Set(1)
+}
+
+// Handler serves the metrics in the Prometheus text format, OpenMetrics
+// (with trace exemplars) or protobuf, as the scraper asks, for GET
+// /metrics. A collector that fails leaves out its metrics and does not
+// fail the scrape.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{
+		ErrorHandling:       promhttp.ContinueOnError,
+		EnableOpenMetrics:   true,
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	})
+}
