@@ -81,35 +81,11 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 	if pool != nil {
 		a.notifier = cache.NewNotifier(pool, logger)
 	}
-	a.users, err = cache.New(cache.Config[*authsvcv1.User]{
-		Kind:        "user",
-		Pool:        pool,
-		Notifier:    a.notifier,
-		Load:        telemetry.Traced(tp, "user", service.LoadUser(a.wacht)),
-		Observer:    a.metrics,
-		Codec:       service.UserCodec{},
-		TTL:         cfg.UserTTL,
-		MaxStale:    cfg.MaxStale,
-		MaxEntries:  100_000,
-		IsTransient: wachtclient.IsTransient,
-		Logger:      logger.With("component", "cache", "kind", "user"),
-	})
+	a.users, err = newCache(a, cfg, pool, tp, "user", cfg.UserTTL, service.LoadUser(a.wacht), service.UserCodec{})
 	if err != nil {
 		return nil, err
 	}
-	a.sessions, err = cache.New(cache.Config[[]*authsvcv1.Session]{
-		Kind:        "sessions",
-		Pool:        pool,
-		Notifier:    a.notifier,
-		Load:        telemetry.Traced(tp, "sessions", service.LoadSessions(a.wacht)),
-		Observer:    a.metrics,
-		Codec:       service.SessionsCodec{},
-		TTL:         cfg.SessionsTTL,
-		MaxStale:    cfg.MaxStale,
-		MaxEntries:  100_000,
-		IsTransient: wachtclient.IsTransient,
-		Logger:      logger.With("component", "cache", "kind", "sessions"),
-	})
+	a.sessions, err = newCache(a, cfg, pool, tp, "sessions", cfg.SessionsTTL, service.LoadSessions(a.wacht), service.SessionsCodec{})
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +206,24 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 	}
 	a.handler = a.callers.Wrap(mux)
 	return a, nil
+}
+
+// newCache makes one of the read-through caches in front of Wacht.
+func newCache[V any](a *app, cfg *config, pool *pgxpool.Pool, tp trace.TracerProvider, kind string,
+	ttl time.Duration, load cache.Loader[V], codec cache.Codec[V]) (*cache.Cache[V], error) {
+	return cache.New(cache.Config[V]{
+		Kind:        kind,
+		Pool:        pool,
+		Notifier:    a.notifier,
+		Load:        telemetry.Traced(tp, kind, load),
+		Codec:       codec,
+		TTL:         ttl,
+		MaxStale:    cfg.MaxStale,
+		MaxEntries:  100_000,
+		IsTransient: wachtclient.IsTransient,
+		Observer:    a.metrics,
+		Logger:      a.logger.With("component", "cache", "kind", kind),
+	})
 }
 
 // start loads the key set and starts the background work, which stops

@@ -92,14 +92,9 @@ func (s *AdminServer) RotateAPIKey(ctx context.Context, req *connect.Request[aut
 // ListRotations implements [authsvcv1connect.AdminServiceHandler].
 func (s *AdminServer) ListRotations(ctx context.Context, req *connect.Request[authsvcv1.ListRotationsRequest]) (*connect.Response[authsvcv1.ListRotationsResponse], error) {
 	msg := req.Msg
-	size := int(msg.GetPageSize())
-	switch {
-	case size < 0:
-		return nil, s.errs.toConnect(ctx, invalidArgument("page_size must not be negative"))
-	case size == 0:
-		size = defaultPageSize
-	case size > maxPageSize:
-		size = maxPageSize
+	size, err := pageSize(msg.GetPageSize())
+	if err != nil {
+		return nil, s.errs.toConnect(ctx, err)
 	}
 	scope := "rotations/" + msg.GetAppSlug()
 	var after string

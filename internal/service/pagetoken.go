@@ -55,3 +55,16 @@ func (p pageTokens) mac(body []byte) []byte {
 	m.Write(body)
 	return m.Sum(nil)[:16]
 }
+
+// pageSize turns a request's page_size into the number of items to
+// return: defaultPageSize for zero, at most maxPageSize.
+func pageSize(n int32) (int, error) {
+	switch {
+	case n < 0:
+		return 0, invalidArgument("page_size must not be negative")
+	case n == 0:
+		return defaultPageSize, nil
+	default:
+		return min(int(n), maxPageSize), nil
+	}
+}

@@ -21,14 +21,9 @@ func (s *AuthServer) ListSessions(ctx context.Context, req *connect.Request[auth
 	if err := checkID("user_id", userID); err != nil {
 		return nil, s.errs.toConnect(ctx, err)
 	}
-	size := int(msg.GetPageSize())
-	switch {
-	case size < 0:
-		return nil, s.errs.toConnect(ctx, invalidArgument("page_size must not be negative"))
-	case size == 0:
-		size = defaultPageSize
-	case size > maxPageSize:
-		size = maxPageSize
+	size, err := pageSize(msg.GetPageSize())
+	if err != nil {
+		return nil, s.errs.toConnect(ctx, err)
 	}
 	offset := 0
 	if tok := msg.GetPageToken(); tok != "" {
