@@ -29,6 +29,11 @@ import (
 	"github.com/authsvc/authsvc/internal/webhook"
 )
 
+// maxRequestBytes bounds a request message, after decompression. The
+// largest legitimate one is a VerifySession with a 16 KiB token or a
+// BatchGetUsers of 100 ids.
+const maxRequestBytes = 256 << 10
+
 // app is every long-lived part of a running authsvc.
 type app struct {
 	logger   *slog.Logger
@@ -138,7 +143,7 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 	}
 	hooks, err := webhook.NewHandler(webhook.Config{
 		Secret:      string(cfg.WachtWebhookSecret),
-		Invalidator: service.Invalidator{Users: a.users, Sessions: a.sessions},
+		Invalidator: service.NewInvalidator(a.users, a.sessions, 0, logger),
 		Deduper:     dedupe,
 		Logger:      logger.With("component", "webhook"),
 		Observer:    a.metrics.ObserveWebhook,
@@ -169,6 +174,8 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 		return nil, err
 	}
 	opts := []connect.HandlerOption{
+		// Bounds what a request may decompress to, before any handler runs.
+		connect.WithReadMaxBytes(maxRequestBytes),
 		// Tracing outermost, then metrics (whose exemplars need the span),
 		// then the log line.
 		connect.WithInterceptors(tracing, a.metrics.Interceptor(), rpclog.NewInterceptor(logger, callers.LogAttrs)),
@@ -181,15 +188,15 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 	mux.Handle(authsvcv1connect.NewAuthServiceHandler(a.auth, opts...))
 	mux.Handle(authsvcv1connect.NewAdminServiceHandler(admin, opts...))
 	mux.Handle(extAuthz.Handler(opts...))
-	mux.Handle(grpchealth.NewHandler(a.checker))
+	mux.Handle(grpchealth.NewHandler(a.checker, connect.WithReadMaxBytes(maxRequestBytes)))
 	reflector := grpcreflect.NewStaticReflector(
 		authsvcv1connect.AuthServiceName,
 		authsvcv1connect.AdminServiceName,
 		service.ExtAuthzServiceName,
 		grpchealth.HealthV1ServiceName,
 	)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, connect.WithReadMaxBytes(maxRequestBytes)))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, connect.WithReadMaxBytes(maxRequestBytes)))
 	mux.Handle("/webhooks/wacht", hooks)
 	mux.Handle("GET /metrics", a.metrics.Handler())
 

@@ -152,7 +152,13 @@ func (e *env) baseURL(name, def string) string {
 	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		e.problem("%s: %q is not an http(s) URL such as https://api.wacht.dev", name, v)
+		shown := v
+		if err == nil {
+			shown = u.Redacted()
+		} else if strings.Contains(v, "@") {
+			shown = "[a URL with credentials]"
+		}
+		e.problem("%s: %q is not an http(s) URL without credentials, such as https://api.wacht.dev", name, shown)
 		return ""
 	}
 	return strings.TrimRight(v, "/")

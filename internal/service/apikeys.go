@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -71,12 +72,15 @@ func (s *AuthServer) VerifyAPIKey(ctx context.Context, req *connect.Request[auth
 }
 
 // apiKeyCacheKey identifies one question about one key without holding
-// the key itself.
+// the key itself. Every part is length-prefixed, so no two different
+// questions share a key.
 func apiKeyCacheKey(key, method, resource string, sortedPerms []string) [sha256.Size]byte {
 	h := sha256.New()
+	var n [8]byte
 	for _, part := range append([]string{key, method, resource}, sortedPerms...) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+		h.Write(n[:])
 		h.Write([]byte(part))
-		h.Write([]byte{0})
 	}
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])

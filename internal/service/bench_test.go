@@ -48,10 +48,6 @@ const (
 	benchTinyMemory = 16
 	// benchMemoryUsers is how many users the memory-hit cases cycle through.
 	benchMemoryUsers = 16
-	// ratioRounds and ratioBatch are BenchmarkRatios' fixed work: rounds
-	// of one batch of no-op calls and one batch of the case's calls.
-	ratioRounds = 5
-	ratioBatch  = 4000
 	// benchTokenLifetime outlives any benchmark, so the verified-token
 	// cache never expires an entry mid-run.
 	benchTokenLifetime = 2 * time.Hour
@@ -298,37 +294,49 @@ func (c *benchReadCounter) report(b *testing.B) {
 	b.ReportMetric(float64(c.load.Load())/total, "load-share")
 }
 
-// runParallel runs op b.N times from benchConcurrency goroutines and
-// reports the calls' p50 and p99 latencies next to ns/op.
-func runParallel(b *testing.B, op benchOp) {
-	b.Helper()
-	var (
-		next int64
-		mu   sync.Mutex
-		all  []time.Duration
-	)
+// benchRPC runs op b.N times in two sub-benchmarks: "serial", one call at
+// a time, whose p50-ns and p99-ns are the latency of a call; and
+// "parallel", benchConcurrency calls in flight, whose ns/op is the
+// inverse of throughput (its latencies would only show queueing, so they
+// are not reported). prepare returns the op for b.N calls.
+func benchRPC(b *testing.B, reads *benchReadCounter, prepare func(b *testing.B) benchOp) {
 	ctx := context.Background()
-	// RunParallel starts parallelism*GOMAXPROCS goroutines.
-	b.SetParallelism(max(1, benchConcurrency/runtime.GOMAXPROCS(0)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		took := make([]time.Duration, 0, 1024)
-		for pb.Next() {
-			i := int(atomic.AddInt64(&next, 1) - 1)
+	b.Run("serial", func(b *testing.B) {
+		op := prepare(b)
+		reads.reset()
+		took := make([]time.Duration, 0, b.N)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
 			start := time.Now()
 			if err := op(ctx, i); err != nil {
-				b.Error(err)
-				return
+				b.Fatal(err)
 			}
 			took = append(took, time.Since(start))
 		}
-		mu.Lock()
-		all = append(all, took...)
-		mu.Unlock()
+		b.StopTimer()
+		reportLatency(b, "", took)
+		reads.report(b)
 	})
-	b.StopTimer()
-	reportLatency(b, "", all)
+	b.Run("parallel", func(b *testing.B) {
+		op := prepare(b)
+		reads.reset()
+		var next atomic.Int64
+		// RunParallel starts parallelism*GOMAXPROCS goroutines.
+		b.SetParallelism(max(1, benchConcurrency/runtime.GOMAXPROCS(0)))
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := op(ctx, int(next.Add(1)-1)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.StopTimer()
+		reads.report(b)
+	})
 }
 
 func reportLatency(b *testing.B, prefix string, took []time.Duration) {
@@ -348,27 +356,29 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 
 func BenchmarkNoopRPC(b *testing.B) {
 	rig := newBenchRig(b, benchRigConfig{users: 1})
-	runParallel(b, rig.noop)
+	benchRPC(b, rig.reads, func(*testing.B) benchOp { return rig.noop })
 }
 
 func BenchmarkVerifySessionRepeated(b *testing.B) {
 	rig := newBenchRig(b, benchRigConfig{users: 1})
 	tok := rig.token(b, 0)
-	runParallel(b, rig.verify(func(int) string { return tok }))
+	benchRPC(b, rig.reads, func(*testing.B) benchOp { return rig.verify(func(int) string { return tok }) })
 }
 
+// BenchmarkVerifySessionUnique verifies a token never seen before on
+// every call: b.N of them are minted before the timer starts.
 func BenchmarkVerifySessionUnique(b *testing.B) {
 	rig := newBenchRig(b, benchRigConfig{users: 1})
-	toks := rig.uniqueTokens(b, b.N)
-	runParallel(b, rig.verify(func(i int) string { return toks[i] }))
+	benchRPC(b, rig.reads, func(b *testing.B) benchOp {
+		toks := rig.uniqueTokens(b, b.N)
+		return rig.verify(func(i int) string { return toks[i] })
+	})
 }
 
 func BenchmarkGetUserMemoryHit(b *testing.B) {
 	rig := newBenchRig(b, benchRigConfig{users: benchMemoryUsers})
 	rig.load(b)
-	rig.reads.reset()
-	runParallel(b, rig.getUser)
-	rig.reads.report(b)
+	benchRPC(b, rig.reads, func(*testing.B) benchOp { return rig.getUser })
 }
 
 // BenchmarkGetUserPostgresHit reads users that are in Postgres through an
@@ -378,9 +388,35 @@ func BenchmarkGetUserMemoryHit(b *testing.B) {
 func BenchmarkGetUserPostgresHit(b *testing.B) {
 	rig := newBenchRig(b, benchRigConfig{users: benchPostgresUsers, pool: pgtest.NewPool(b), maxEntries: benchTinyMemory})
 	rig.load(b)
-	rig.reads.reset()
-	runParallel(b, rig.getUser)
-	rig.reads.report(b)
+	benchRPC(b, rig.reads, func(*testing.B) benchOp { return rig.getUser })
+}
+
+// BenchmarkCachedUserMemory reports the Go heap that one user held by the
+// in-memory level costs: benchMemoryProbeUsers users are read through
+// GetUser, and the live heap after a GC is compared with before. It does
+// a fixed amount of work whatever b.N is.
+func BenchmarkCachedUserMemory(b *testing.B) {
+	rig := newBenchRig(b, benchRigConfig{users: benchMemoryProbeUsers, maxEntries: 2 * benchMemoryProbeUsers})
+	before := liveHeap()
+	b.ResetTimer()
+	rig.load(b)
+	b.StopTimer()
+	after := liveHeap()
+	b.ReportMetric(float64(after-before)/benchMemoryProbeUsers, "heap-B/user")
+	b.ReportMetric(0, "ns/op")
+	runtime.KeepAlive(rig)
+}
+
+// benchMemoryProbeUsers is how many users BenchmarkCachedUserMemory loads.
+const benchMemoryProbeUsers = 5000
+
+// liveHeap returns the bytes of live heap objects after a full GC.
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }
 
 // ratioCase is one case of BenchmarkRatios.
@@ -388,14 +424,15 @@ type ratioCase struct {
 	name   string
 	target string // the goal, for the log; never asserted
 	rig    func(b *testing.B) *benchRig
-	op     func(b *testing.B, rig *benchRig) benchOp
+	// op returns the case's RPC, good for n calls.
+	op func(b *testing.B, rig *benchRig, n int) benchOp
 }
 
 var ratioCases = []ratioCase{{
 	name:   "VerifySessionRepeated",
 	target: "throughput ratio >= 0.9",
 	rig:    func(b *testing.B) *benchRig { return newBenchRig(b, benchRigConfig{users: 1}) },
-	op: func(b *testing.B, rig *benchRig) benchOp {
+	op: func(b *testing.B, rig *benchRig, _ int) benchOp {
 		tok := rig.token(b, 0)
 		return rig.verify(func(int) string { return tok })
 	},
@@ -403,12 +440,10 @@ var ratioCases = []ratioCase{{
 	name:   "VerifySessionUnique",
 	target: "throughput ratio >= 0.6",
 	rig:    func(b *testing.B) *benchRig { return newBenchRig(b, benchRigConfig{users: 1}) },
-	op: func(b *testing.B, rig *benchRig) benchOp {
-		// Every call of the warm-up and of every round gets a new token.
-		toks := rig.uniqueTokens(b, (ratioRounds+1)*ratioBatch)
+	op: func(b *testing.B, rig *benchRig, n int) benchOp {
+		toks := rig.uniqueTokens(b, n)
 		var next atomic.Int64
-		verify := rig.verify(func(int) string { return toks[next.Add(1)-1] })
-		return verify
+		return rig.verify(func(int) string { return toks[next.Add(1)-1] })
 	},
 }, {
 	name:   "GetUserMemoryHit",
@@ -418,82 +453,120 @@ var ratioCases = []ratioCase{{
 		rig.load(b)
 		return rig
 	},
-	op: func(_ *testing.B, rig *benchRig) benchOp { return rig.getUser },
+	op: func(_ *testing.B, rig *benchRig, _ int) benchOp { return rig.getUser },
 }, {
 	name:   "GetUserPostgresHit",
-	target: "p50 <= 1ms",
+	target: "p50 <= 1ms (one call in flight)",
 	rig: func(b *testing.B) *benchRig {
 		rig := newBenchRig(b, benchRigConfig{users: benchPostgresUsers, pool: pgtest.NewPool(b), maxEntries: benchTinyMemory})
 		rig.load(b)
 		return rig
 	},
-	op: func(_ *testing.B, rig *benchRig) benchOp { return rig.getUser },
+	op: func(_ *testing.B, rig *benchRig, _ int) benchOp { return rig.getUser },
 }}
 
+// Fixed work of each BenchmarkRatios case: after a warm-up of one batch
+// of each, ratioRounds rounds, each of a throughput batch (ratioBatch
+// calls, benchConcurrency in flight) and a latency batch (ratioSerial
+// calls, one in flight) of the no-op RPC and of the case.
+const (
+	ratioRounds = 5
+	ratioBatch  = 4000
+	ratioSerial = 500
+)
+
 // BenchmarkRatios measures each case against the no-op RPC of the same
-// server: a warm-up, then ratioRounds rounds of one batch of each,
-// alternating which goes first. It reports the median of the rounds'
-// throughput ratios (case/no-op: 1 means as fast as the no-op RPC) and
-// the ratio of the p50 latencies over all rounds. It does a fixed amount
-// of work whatever b.N is; ns/op is the case's.
+// server and transport, alternating which of the two goes first in each
+// round so that drift in the machine's load hits both. It reports
+// ratio_vs_noop, the median over the rounds of the case's throughput
+// divided by the no-op's (1 means as fast as the no-op RPC), and
+// p50_ratio_vs_noop, the case's p50 latency with one call in flight
+// divided by the no-op's. It does a fixed amount of work whatever b.N is;
+// ns/op is the case's under load, p50-ns its latency alone.
 func BenchmarkRatios(b *testing.B) {
 	for _, c := range ratioCases {
 		b.Run(c.name, func(b *testing.B) {
 			rig := c.rig(b)
-			op := c.op(b, rig)
-			noop := benchOp(rig.noop)
-			if _, err := runBatch(noop, ratioBatch); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := runBatch(op, ratioBatch); err != nil {
+			op := c.op(b, rig, (ratioRounds+1)*(ratioBatch+ratioSerial))
+			m := ratioRun{noop: rig.noop, op: op}
+			if err := m.round(false, false); err != nil { // warm-up
 				b.Fatal(err)
 			}
 			rig.reads.reset()
-			var (
-				ratios           []float64
-				noopLat, caseLat []time.Duration
-				noopTime, caseT  time.Duration
-			)
+			m = ratioRun{noop: rig.noop, op: op}
 			b.ResetTimer()
 			for round := range ratioRounds {
-				first, second := noop, op
-				if round%2 == 1 {
-					first, second = op, noop
-				}
-				r1, err := runBatch(first, ratioBatch)
-				if err != nil {
+				if err := m.round(round%2 == 1, true); err != nil {
 					b.Fatal(err)
 				}
-				r2, err := runBatch(second, ratioBatch)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n, cs := r1, r2
-				if round%2 == 1 {
-					n, cs = r2, r1
-				}
-				ratios = append(ratios, n.elapsed.Seconds()/cs.elapsed.Seconds())
-				noopLat, caseLat = append(noopLat, n.took...), append(caseLat, cs.took...)
-				noopTime, caseT = noopTime+n.elapsed, caseT+cs.elapsed
 			}
 			b.StopTimer()
-			slices.Sort(ratios)
-			slices.Sort(noopLat)
-			slices.Sort(caseLat)
-			ops := float64(ratioRounds * ratioBatch)
-			ratio := ratios[len(ratios)/2]
-			p50Ratio := float64(percentile(caseLat, 50)) / float64(percentile(noopLat, 50))
-			b.ReportMetric(float64(caseT.Nanoseconds())/ops, "ns/op")
-			b.ReportMetric(float64(noopTime.Nanoseconds())/ops, "noop-ns/op")
-			b.ReportMetric(ratio, "ratio_vs_noop")
-			b.ReportMetric(p50Ratio, "p50_ratio_vs_noop")
-			reportLatency(b, "", caseLat)
-			reportLatency(b, "noop-", noopLat)
+			m.report(b, c)
 			rig.reads.report(b)
-			b.Logf("%s: throughput %.2fx the no-op RPC's (rounds %s), p50 %v vs %v (%.2fx); target %s",
-				c.name, ratio, fmtRatios(ratios), percentile(caseLat, 50), percentile(noopLat, 50), p50Ratio, c.target)
 		})
 	}
+}
+
+// ratioRun accumulates the rounds of one BenchmarkRatios case.
+type ratioRun struct {
+	noop, op             benchOp
+	ratios               []float64 // per round: case throughput / no-op throughput
+	noopTime, opTime     time.Duration
+	noopSerial, opSerial []time.Duration
+}
+
+// round runs one throughput batch and one latency batch of each, the
+// case first when caseFirst, and keeps the figures when keep.
+func (m *ratioRun) round(caseFirst, keep bool) error {
+	type pair struct{ noop, op batch }
+	run := func(n, conc int) (pair, error) {
+		var p pair
+		first, second := &p.noop, &p.op
+		fo, so := m.noop, m.op
+		if caseFirst {
+			first, second, fo, so = second, first, so, fo
+		}
+		var err error
+		if *first, err = runBatch(fo, n, conc); err != nil {
+			return p, err
+		}
+		*second, err = runBatch(so, n, conc)
+		return p, err
+	}
+	tp, err := run(ratioBatch, benchConcurrency)
+	if err != nil {
+		return err
+	}
+	lat, err := run(ratioSerial, 1)
+	if err != nil {
+		return err
+	}
+	if keep {
+		m.ratios = append(m.ratios, tp.noop.elapsed.Seconds()/tp.op.elapsed.Seconds())
+		m.noopTime += tp.noop.elapsed
+		m.opTime += tp.op.elapsed
+		m.noopSerial = append(m.noopSerial, lat.noop.took...)
+		m.opSerial = append(m.opSerial, lat.op.took...)
+	}
+	return nil
+}
+
+func (m *ratioRun) report(b *testing.B, c ratioCase) {
+	slices.Sort(m.ratios)
+	slices.Sort(m.noopSerial)
+	slices.Sort(m.opSerial)
+	ops := float64(len(m.ratios) * ratioBatch)
+	ratio := m.ratios[len(m.ratios)/2]
+	opP50, noopP50 := percentile(m.opSerial, 50), percentile(m.noopSerial, 50)
+	p50Ratio := float64(opP50) / float64(noopP50)
+	b.ReportMetric(float64(m.opTime.Nanoseconds())/ops, "ns/op")
+	b.ReportMetric(float64(m.noopTime.Nanoseconds())/ops, "noop-ns/op")
+	b.ReportMetric(ratio, "ratio_vs_noop")
+	b.ReportMetric(p50Ratio, "p50_ratio_vs_noop")
+	reportLatency(b, "", m.opSerial)
+	reportLatency(b, "noop-", m.noopSerial)
+	b.Logf("%s: throughput %.2fx the no-op RPC's (rounds: %s); p50 alone %v vs %v (%.2fx); target: %s",
+		c.name, ratio, fmtRatios(m.ratios), opP50, noopP50, p50Ratio, c.target)
 }
 
 // batch is the outcome of runBatch.
@@ -502,10 +575,9 @@ type batch struct {
 	took    []time.Duration
 }
 
-// runBatch makes n calls of op from benchConcurrency goroutines and
-// returns the wall time and each call's latency. It stops at the first
-// error.
-func runBatch(op benchOp, n int) (batch, error) {
+// runBatch makes n calls of op, conc at a time, and returns the wall time
+// and each call's latency. It stops at the first error.
+func runBatch(op benchOp, n, conc int) (batch, error) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	var (
@@ -515,9 +587,9 @@ func runBatch(op benchOp, n int) (batch, error) {
 		all  = make([]time.Duration, 0, n)
 	)
 	start := time.Now()
-	for range benchConcurrency {
+	for range conc {
 		wg.Go(func() {
-			took := make([]time.Duration, 0, n/benchConcurrency+1)
+			took := make([]time.Duration, 0, n/conc+1)
 			for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil; i = int(next.Add(1) - 1) {
 				t0 := time.Now()
 				if err := op(ctx, i); err != nil {

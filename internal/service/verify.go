@@ -92,13 +92,17 @@ func (s *AuthServer) Verify(ctx context.Context, token string, required []string
 // yet.
 func (s *AuthServer) checkActive(ctx context.Context, claims *sessiontoken.Claims) error {
 	r, err := s.sessions.Get(ctx, claims.Subject)
-	if err != nil && !isNotFound(err) {
+	switch {
+	case isNotFound(err):
+		// Wacht said the user does not exist; that is remembered
+		// briefly, and asking again on every request would spend the
+		// request budget.
+		return errRevoked
+	case err != nil:
 		return err
-	}
-	if err == nil && s.hasActiveSignIn(r.Value, claims.SessionID) {
+	case s.hasActiveSignIn(r.Value, claims.SessionID):
 		return nil
-	}
-	if err == nil && (r.Source == cache.SourceLoad || s.now().Sub(r.FetchedAt) < minReloadAge) {
+	case r.Source == cache.SourceLoad || s.now().Sub(r.FetchedAt) < minReloadAge:
 		return errRevoked
 	}
 	r, err = s.sessions.Reload(ctx, claims.Subject)

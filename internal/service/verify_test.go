@@ -28,6 +28,9 @@ type fakeSessions struct {
 }
 
 func (f *fakeSessions) Get(context.Context, string) (cache.Result[[]*authsvcv1.Session], error) {
+	if f.cached.Value == nil {
+		return f.cached, cache.ErrNotFound
+	}
 	return f.cached, nil
 }
 
@@ -76,6 +79,7 @@ func TestCheckRevocation(t *testing.T) {
 		{"absent_after_reload", result(other, cache.SourcePostgres, 10*time.Second), result(other, cache.SourceLoad, 0), true, 1},
 		{"absent_from_a_list_just_loaded", result(other, cache.SourceLoad, 0), result(active, cache.SourceLoad, 0), true, 0},
 		{"absent_from_a_list_under_a_second_old", result(other, cache.SourceMemory, 500*time.Millisecond), result(active, cache.SourceLoad, 0), true, 0},
+		{"user_not_found_is_not_asked_again", result(nil, cache.SourceMemory, 10*time.Second), result(active, cache.SourceLoad, 0), true, 0},
 		{"expired_sign_in", result(expired, cache.SourceMemory, 10*time.Second), result(expired, cache.SourceLoad, 0), true, 1},
 	}
 	for _, tt := range tests {
