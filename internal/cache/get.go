@@ -120,7 +120,7 @@ func (c *Cache[V]) fetch(ctx context.Context, key string, tok token, reload bool
 		c.writeBack(ctx, key, c.newEntry(v, false, start, 0), gen, kindGen, pgOK, tok)
 		return &answer[V]{res: Result[V]{Source: SourceLoad}, err: err, outcome: OutcomeNotFound}
 	case !reload && c.isTransient(err):
-		if a := c.fallback(key, tok, stale, err); a != nil {
+		if a := c.fallback(key, tok, stale, gen, err); a != nil {
 			return a
 		}
 	}
@@ -138,8 +138,12 @@ func (c *Cache[V]) answerFrom(e *entry[V], source Source) *answer[V] {
 // fallback answers after a transient load failure with the newest value
 // at hand, fresh or younger than MaxStale, or returns nil if there is
 // none. A stale value is kept in memory, marked stale, for StaleRetry, so
-// that the next reads don't wait on the failing loader again.
-func (c *Cache[V]) fallback(key string, tok token, fromPostgres *entry[V], loadErr error) *answer[V] {
+// that the next reads don't wait on the failing loader again. pgGen is the
+// generation of the Postgres row read before the load (noRow if none was
+// read): a memory entry older than that row is not served, since the row
+// may say that the key was invalidated or does not exist, and a replica
+// whose notifications were lost must not overrule it.
+func (c *Cache[V]) fallback(key string, tok token, fromPostgres *entry[V], pgGen int64, loadErr error) *answer[V] {
 	now := c.now().UnixNano()
 	best, source := (*entry[V])(nil), SourcePostgres
 	if fromPostgres != nil && holds(c.guard, key, tok, fromPostgres) {
@@ -151,7 +155,8 @@ func (c *Cache[V]) fallback(key string, tok token, fromPostgres *entry[V], loadE
 			// Stored meanwhile by another fetch or a Put.
 			return c.answerFrom(m, SourceMemory)
 		}
-		if m.found && (best == nil || m.fetchedAt.After(best.fetchedAt)) {
+		current := pgGen == noRow || m.generation >= pgGen
+		if m.found && current && (best == nil || m.fetchedAt.After(best.fetchedAt)) {
 			best, source = m, SourceMemory
 		}
 	}

@@ -361,3 +361,32 @@ func TestInvalidateAllRace(t *testing.T) {
 		t.Fatalf("next Get = %+v, want a load of new", r)
 	}
 }
+
+// TestStaleMemoryDoesNotOverruleNotFoundInPostgres: a replica that still
+// holds a user in memory must not serve it stale once another replica has
+// learned from the source that the user is gone.
+func TestStaleMemoryDoesNotOverruleNotFoundInPostgres(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	clock := newFakeClock()
+	srcA, srcB := newSource(), newSource()
+	srcB.set("u1", "Ada")
+	a := newCache(t, withPostgres(t, testConfig(srcA, clock), pool))
+	b := newCache(t, withPostgres(t, testConfig(srcB, clock), openPool(t, pool.Config().ConnString())))
+
+	get(t, b, "u1") // B holds u1 in memory
+	clock.Advance(2 * time.Minute)
+	// A asks the source, which says u1 is gone: a not-found row.
+	if _, err := a.Get(t.Context(), "u1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("A: %v, want ErrNotFound", err)
+	}
+	clock.Advance(time.Minute) // past NegativeTTL and TTL
+	srcB.fail(errUnavailable)
+	r, err := b.Get(t.Context(), "u1")
+	if err == nil {
+		t.Fatalf("B served %+v (stale %v) although Postgres says u1 is gone", r.Value, r.Stale)
+	}
+	if !errors.Is(err, errUnavailable) {
+		t.Errorf("B: %v, want the loader's error", err)
+	}
+}
