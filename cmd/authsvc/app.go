@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -48,6 +49,8 @@ type app struct {
 	callers  *callers.Authenticator
 	metrics  *telemetry.Metrics
 	handler  http.Handler
+
+	background sync.WaitGroup
 }
 
 // newApp builds the service from its configuration. pool may be nil (the
@@ -241,13 +244,24 @@ func (a *app) start(ctx context.Context) {
 		a.logger.Warn("could not load the Frontend API key set yet; retrying in the background", "error", err)
 	}
 	cancel()
-	go a.verifier.Run(ctx)
-	if a.notifier != nil {
-		go a.notifier.Run(ctx)
+	run := func(f func(context.Context)) {
+		a.background.Add(1)
+		go func() {
+			defer a.background.Done()
+			f(ctx)
+		}()
 	}
-	go a.checker.Run(ctx)
-	go a.rotator.RunWorker(ctx)
+	run(a.verifier.Run)
+	if a.notifier != nil {
+		run(a.notifier.Run)
+	}
+	run(a.checker.Run)
+	run(a.rotator.RunWorker)
 }
+
+// wait waits for the background work started by start to stop, once its
+// context has ended.
+func (a *app) wait() { a.background.Wait() }
 
 // reloadCallers re-reads the callers file, keeping the current one when
 // the new one is broken.

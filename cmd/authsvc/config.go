@@ -38,6 +38,7 @@ type config struct {
 	Addr            string
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
+	ShutdownDelay   time.Duration
 
 	WachtAPIKey         secret
 	WachtAPIURL         string
@@ -176,6 +177,7 @@ func loadConfig(m mode, getenv func(string) string) (*config, error) {
 		e.problem("AUTHSVC_LOG_LEVEL: %q is not debug, info, warn or error", lvl)
 	}
 	c.ShutdownTimeout = e.duration("AUTHSVC_SHUTDOWN_TIMEOUT", 20*time.Second)
+	c.ShutdownDelay = e.duration("AUTHSVC_SHUTDOWN_DELAY", 0)
 
 	c.WachtAPIKey = e.secret("WACHT_API_KEY")
 	c.WachtAPIURL = e.baseURL("WACHT_API_URL", "https://api.wacht.dev")

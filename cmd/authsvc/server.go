@@ -139,8 +139,10 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 	case <-ctx.Done():
 	}
 
-	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String(), "delay", cfg.ShutdownDelay.String())
 	a.checker.Shutdown()
+	// Let load balancers see NOT_SERVING before the listener closes.
+	time.Sleep(cfg.ShutdownDelay)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -150,6 +152,7 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 		return fmt.Errorf("serve: %w", err)
 	}
 	stopRun()
+	a.wait()
 	logger.Info("stopped")
 	return nil
 }

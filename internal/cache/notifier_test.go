@@ -37,14 +37,14 @@ func TestReplicasSeeEachOthersInvalidations(t *testing.T) {
 	if err := a.Invalidate(ctx, "u1"); err != nil {
 		t.Fatalf("Invalidate: %v", err)
 	}
-	eventually(t, time.Second, "invalidation reaching the other replica", func() bool { return !inMemory(b, "u1") })
+	eventually(t, 10*time.Second, "invalidation reaching the other replica", func() bool { return !inMemory(b, "u1") })
 	t.Logf("invalidation reached the other replica in %v", time.Since(start))
 
 	get(t, b, "u1")
 	if err := a.Put(ctx, "u1", user{ID: "u1", Name: "Put"}); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	eventually(t, time.Second, "put reaching the other replica", func() bool {
+	eventually(t, 10*time.Second, "put reaching the other replica", func() bool {
 		e, ok := b.mem.GetIfPresent("u1")
 		return !ok || e.value.Name == "Put"
 	})
@@ -74,7 +74,7 @@ func TestReplicasSeeInvalidateAll(t *testing.T) {
 	if err := a.InvalidateAll(t.Context()); err != nil {
 		t.Fatalf("InvalidateAll: %v", err)
 	}
-	eventually(t, time.Second, "InvalidateAll reaching the other replica", func() bool {
+	eventually(t, 10*time.Second, "InvalidateAll reaching the other replica", func() bool {
 		return !inMemory(b, "u1") && !inMemory(b, "u2")
 	})
 	var cached int
@@ -112,7 +112,7 @@ func TestNotifierReconnectsAndDropsMemory(t *testing.T) {
 	if err := a.Invalidate(ctx, "u1"); err != nil {
 		t.Fatalf("Invalidate: %v", err)
 	}
-	eventually(t, time.Second, "invalidation after the reconnect", func() bool { return !inMemory(b, "u1") })
+	eventually(t, 10*time.Second, "invalidation after the reconnect", func() bool { return !inMemory(b, "u1") })
 }
 
 func TestMalformedNotificationDropsMemory(t *testing.T) {
@@ -124,7 +124,7 @@ func TestMalformedNotificationDropsMemory(t *testing.T) {
 	if _, err := admin.Exec(t.Context(), "select pg_notify($1, 'not json')", channel); err != nil {
 		t.Fatalf("notify: %v", err)
 	}
-	eventually(t, time.Second, "memory dropped after a malformed notification", func() bool { return !inMemory(a, "u1") })
+	eventually(t, 10*time.Second, "memory dropped after a malformed notification", func() bool { return !inMemory(a, "u1") })
 }
 
 func TestOneCachePerKindPerNotifier(t *testing.T) {

@@ -112,7 +112,11 @@ func (s *PostgresStore) revokeNext(ctx context.Context, now time.Time, try func(
 		return attempt{}, false, fmt.Errorf("begin: %w", err)
 	}
 	// After a commit, Rollback does nothing.
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
 	var (
 		rev revocation
 		id  int64

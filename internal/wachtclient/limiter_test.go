@@ -25,7 +25,7 @@ func TestBudgetBoundsConcurrentCalls(t *testing.T) {
 		cfg.RequestsPerMinute = rpm
 		cfg.Burst = burst
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
 	var (
@@ -68,7 +68,7 @@ func TestRetriesConsumeBudget(t *testing.T) {
 		cfg.Burst = burst
 		cfg.MaxRetries = 10
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
 	_, err := c.GetUser(ctx, "1")
@@ -93,7 +93,7 @@ func TestUnbudgetedCallsDoNotConsumeBudget(t *testing.T) {
 		cfg.RequestsPerMinute = 60
 		cfg.Burst = 1
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	for range 5 {
 		if err := c.Health(ctx); err != nil {
@@ -110,7 +110,11 @@ func TestUnbudgetedCallsDoNotConsumeBudget(t *testing.T) {
 	if _, err := c.GetUser(ctx, "1"); err != nil {
 		t.Fatalf("first GetUser: %v", err)
 	}
-	if _, err := c.GetUser(ctx, "1"); !errors.Is(err, ErrRateLimited) {
+	// The next token is about a second away: a call that may wait only a
+	// moment is refused without being sent.
+	short, cancelShort := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancelShort()
+	if _, err := c.GetUser(short, "1"); !errors.Is(err, ErrRateLimited) {
 		t.Errorf("second GetUser error = %v, want ErrRateLimited from the local budget", err)
 	}
 	if n := hits.Load(); n != 16 {

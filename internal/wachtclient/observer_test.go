@@ -245,7 +245,7 @@ func TestObserverRetriesAndFailures(t *testing.T) {
 			cfg.Observer = obs
 			cfg.RequestsPerMinute, cfg.Burst = 1, 1
 		})
-		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		for range 2 {
 			_, _ = c.client.GetUser(ctx, c.demo.Users[0].ID)
