@@ -98,6 +98,9 @@ func Start(tb testing.TB, bin string, env map[string]string, args ...string) *In
 	select {
 	case a := <-addr:
 		inst.URL = "http://" + a
+		if env["AUTHSVC_TLS_CERT"] != "" {
+			inst.URL = "https://" + a
+		}
 	case <-inst.done:
 		tb.Fatalf("authsvc exited before listening: %v\nstderr:\n%s", inst.err, inst.Stderr())
 	case <-time.After(60 * time.Second):
