@@ -124,7 +124,7 @@ func newStack(t *testing.T, tp trace.TracerProvider) *stack {
 	s.webhookSecret = "whsec_" + base64.StdEncoding.EncodeToString(secret[:])
 	hooks, err := webhook.NewHandler(webhook.Config{
 		Secret:      s.webhookSecret,
-		Invalidator: service.Invalidator{Users: s.users, Sessions: sessions},
+		Invalidator: service.NewInvalidator(s.users, sessions, 0, nil),
 		Deduper:     webhook.NewMemoryDeduper(100, time.Hour),
 		Logger:      logger,
 		Observer:    s.metrics.ObserveWebhook,
