@@ -35,6 +35,10 @@ import (
 // BatchGetUsers of 100 ids.
 const maxRequestBytes = 256 << 10
 
+// compressMinBytes is the smallest response compressed when the caller
+// accepts compression.
+const compressMinBytes = 1024
+
 // app is every long-lived part of a running authsvc.
 type app struct {
 	logger   *slog.Logger
@@ -179,6 +183,8 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 	opts := []connect.HandlerOption{
 		// Bounds what a request may decompress to, before any handler runs.
 		connect.WithReadMaxBytes(maxRequestBytes),
+		// Small answers cost more to compress than to send.
+		connect.WithCompressMinBytes(compressMinBytes),
 		// Tracing outermost, then metrics (whose exemplars need the span),
 		// then the log line.
 		connect.WithInterceptors(tracing, a.metrics.Interceptor(), rpclog.NewInterceptor(logger, callers.LogAttrs)),
@@ -191,7 +197,7 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 	mux.Handle(authsvcv1connect.NewAuthServiceHandler(a.auth, opts...))
 	mux.Handle(authsvcv1connect.NewAdminServiceHandler(admin, opts...))
 	mux.Handle(extAuthz.Handler(opts...))
-	mux.Handle(grpchealth.NewHandler(a.checker, connect.WithReadMaxBytes(maxRequestBytes)))
+	mux.Handle(grpchealth.NewHandler(a.checker, connect.WithReadMaxBytes(maxRequestBytes), connect.WithCompressMinBytes(compressMinBytes)))
 	reflector := grpcreflect.NewStaticReflector(
 		authsvcv1connect.AuthServiceName,
 		authsvcv1connect.AdminServiceName,
@@ -229,7 +235,7 @@ func newCache[V any](a *app, cfg *config, pool *pgxpool.Pool, tp trace.TracerPro
 		Codec:       codec,
 		TTL:         ttl,
 		MaxStale:    cfg.MaxStale,
-		MaxEntries:  100_000,
+		MaxEntries:  cfg.CacheMaxEntries,
 		IsTransient: wachtclient.IsTransient,
 		Observer:    a.metrics,
 		Logger:      a.logger.With("component", "cache", "kind", kind),

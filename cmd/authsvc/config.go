@@ -63,6 +63,8 @@ type config struct {
 	RotationPollInterval time.Duration
 	MaxGracePeriod       time.Duration
 
+	CacheMaxEntries int
+
 	UserTTL     time.Duration
 	SessionsTTL time.Duration
 	MaxStale    time.Duration
@@ -220,6 +222,8 @@ func loadConfig(m mode, getenv func(string) string) (*config, error) {
 
 	c.RotationPollInterval = e.duration("AUTHSVC_ROTATION_POLL_INTERVAL", 5*time.Second)
 	c.MaxGracePeriod = e.duration("AUTHSVC_MAX_GRACE_PERIOD", 30*24*time.Hour)
+
+	c.CacheMaxEntries = e.integer("AUTHSVC_CACHE_MAX_ENTRIES", 50_000, 1)
 
 	c.UserTTL = e.duration("AUTHSVC_USER_TTL", 60*time.Second)
 	c.SessionsTTL = e.duration("AUTHSVC_SESSIONS_TTL", 30*time.Second)

@@ -16,16 +16,18 @@ import (
 type Attrs func(ctx context.Context) []slog.Attr
 
 // NewInterceptor returns a unary interceptor that logs each call once it
-// ends: at info level when it succeeds or fails on the caller's account,
-// at error level for server-side failures.
+// ends: at debug level when it succeeds (metrics count those), at info
+// level when it fails on the caller's account, at warn level when a
+// dependency is unavailable, and at error level for server-side failures.
 func NewInterceptor(logger *slog.Logger, extra ...Attrs) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			start := time.Now()
 			res, err := next(ctx, req)
 			code := "ok"
-			level := slog.LevelInfo
+			level := slog.LevelDebug
 			if err != nil {
+				level = slog.LevelInfo
 				c := connect.CodeOf(err)
 				code = c.String()
 				switch c {
@@ -34,6 +36,9 @@ func NewInterceptor(logger *slog.Logger, extra ...Attrs) connect.UnaryIntercepto
 				case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
 					level = slog.LevelWarn
 				}
+			}
+			if !logger.Enabled(ctx, level) {
+				return res, err
 			}
 			attrs := []slog.Attr{
 				slog.String("procedure", req.Spec().Procedure),

@@ -21,7 +21,7 @@ import (
 func TestInterceptorLogsOneLinePerCall(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	callerAttr := func(context.Context) []slog.Attr { return []slog.Attr{slog.String("caller", "orders")} }
 	handler := func(_ context.Context, req *connect.Request[wrapperspb.StringValue]) (*connect.Response[emptypb.Empty], error) {
 		switch req.Msg.GetValue() {
@@ -42,7 +42,7 @@ func TestInterceptorLogsOneLinePerCall(t *testing.T) {
 	tests := []struct {
 		value, code, level, errMsg string
 	}{
-		{"secret-request-value-ok", "ok", "INFO", ""},
+		{"secret-request-value-ok", "ok", "DEBUG", ""},
 		{"bad", "invalid_argument", "INFO", "value is bad"},
 		{"boom", "internal", "ERROR", "internal error"},
 	}
