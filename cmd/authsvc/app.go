@@ -197,15 +197,17 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 	mux.Handle(authsvcv1connect.NewAuthServiceHandler(a.auth, opts...))
 	mux.Handle(authsvcv1connect.NewAdminServiceHandler(admin, opts...))
 	mux.Handle(extAuthz.Handler(opts...))
-	mux.Handle(grpchealth.NewHandler(a.checker, connect.WithReadMaxBytes(maxRequestBytes), connect.WithCompressMinBytes(compressMinBytes)))
+	// Every handler on the port gets the same options, so health checks
+	// are counted, traced and bounded like any other call.
+	mux.Handle(grpchealth.NewHandler(a.checker, opts...))
 	reflector := grpcreflect.NewStaticReflector(
 		authsvcv1connect.AuthServiceName,
 		authsvcv1connect.AdminServiceName,
 		service.ExtAuthzServiceName,
 		grpchealth.HealthV1ServiceName,
 	)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector, connect.WithReadMaxBytes(maxRequestBytes)))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, connect.WithReadMaxBytes(maxRequestBytes)))
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts...))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts...))
 	mux.Handle("/webhooks/wacht", hooks)
 	mux.Handle("GET /metrics", a.metrics.Handler())
 

@@ -223,7 +223,7 @@ func loadConfig(m mode, getenv func(string) string) (*config, error) {
 	c.RotationPollInterval = e.duration("AUTHSVC_ROTATION_POLL_INTERVAL", 5*time.Second)
 	c.MaxGracePeriod = e.duration("AUTHSVC_MAX_GRACE_PERIOD", 30*24*time.Hour)
 
-	c.CacheMaxEntries = e.integer("AUTHSVC_CACHE_MAX_ENTRIES", 50_000, 1)
+	c.CacheMaxEntries = e.integer("AUTHSVC_CACHE_MAX_ENTRIES", 25_000, 1)
 
 	c.UserTTL = e.duration("AUTHSVC_USER_TTL", 60*time.Second)
 	c.SessionsTTL = e.duration("AUTHSVC_SESSIONS_TTL", 30*time.Second)
