@@ -33,6 +33,7 @@ check-generated: generate
 	@untracked=$$(git ls-files --others --exclude-standard -- gen); \
 	  if [ -n "$$untracked" ]; then echo "untracked generated files:"; echo "$$untracked"; exit 1; fi
 
-## bench: run the Go benchmarks
-bench:
-	tools/with-postgres.sh $(GO) test -run='^$$' -bench=. -benchmem ./...
+## bench: run the Go benchmarks, then the load harness against bin/authsvc (docs/BENCHMARKS.md; harness flags in BENCHFLAGS)
+bench: build
+	tools/with-postgres.sh sh -c '$(GO) test -run="^$$" -bench=. -benchmem ./...; rc=$$?; \
+	  $(GO) run ./cmd/authsvc-bench -bin bin/authsvc $(BENCHFLAGS) && exit $$rc'
