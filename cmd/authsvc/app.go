@@ -205,6 +205,8 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 		authsvcv1connect.AdminServiceName,
 		service.ExtAuthzServiceName,
 		grpchealth.HealthV1ServiceName,
+		grpcreflect.ReflectV1ServiceName,
+		grpcreflect.ReflectV1AlphaServiceName,
 	)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts...))

@@ -81,7 +81,9 @@ func TestDevServesReflectionAndHealth(t *testing.T) {
 			for _, want := range []string{
 				"authsvc.v1.AdminService",
 				"authsvc.v1.AuthService",
+				"envoy.service.auth.v3.Authorization",
 				"grpc.health.v1.Health",
+				"grpc.reflection.v1.ServerReflection",
 			} {
 				if !slices.Contains(got, want) {
 					t.Errorf("%s reflection lists %v, missing %s", version, got, want)
