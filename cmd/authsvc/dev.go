@@ -134,14 +134,13 @@ func (e *emulator) printBanner(w io.Writer, addr, store string) error {
 	}
 	base := "http://" + addr
 	ada, grace := d.Users[0], d.Users[1]
-	var adaSignIn, adaSession string
+	var adaSignIn string
 	for _, si := range d.SignIns {
 		if si.UserID == ada.ID {
-			adaSignIn, adaSession = si.ID, si.SessionID
+			adaSignIn = si.ID
 			break
 		}
 	}
-	_ = adaSession
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("\nauthsvc dev: serving on %s (open to every caller, %s store)\n", base, store)

@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "dev":
 		return serve(ctx, modeDev, getenv, stdout, stderr)
 	case "migrate":
-		return migrateCmd(ctx, getenv, stdout, stderr)
+		return migrateCmd(ctx, getenv, stdout)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "authsvc", version)
 		return nil
