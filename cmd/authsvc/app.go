@@ -242,7 +242,7 @@ func newCache[V any](a *app, cfg *config, pool *pgxpool.Pool, tp trace.TracerPro
 		MaxEntries:  cfg.CacheMaxEntries,
 		IsTransient: wachtclient.IsTransient,
 		Observer:    a.metrics,
-		Logger:      a.logger.With("component", "cache", "kind", kind),
+		Logger:      a.logger.With("component", "cache"),
 	})
 }
 

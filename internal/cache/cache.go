@@ -16,6 +16,7 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -177,11 +178,11 @@ func New[V any](cfg Config[V]) (*Cache[V], error) {
 		kind:        cfg.Kind,
 		load:        cfg.Load,
 		codec:       cfg.Codec,
-		ttl:         orDefault(cfg.TTL, 60*time.Second),
-		maxStale:    orDefault(cfg.MaxStale, 24*time.Hour),
-		negativeTTL: orDefault(cfg.NegativeTTL, 30*time.Second),
-		staleRetry:  orDefault(cfg.StaleRetry, time.Second),
-		loadTimeout: orDefault(cfg.LoadTimeout, 10*time.Second),
+		ttl:         cmp.Or(cfg.TTL, 60*time.Second),
+		maxStale:    cmp.Or(cfg.MaxStale, 24*time.Hour),
+		negativeTTL: cmp.Or(cfg.NegativeTTL, 30*time.Second),
+		staleRetry:  cmp.Or(cfg.StaleRetry, time.Second),
+		loadTimeout: cmp.Or(cfg.LoadTimeout, 10*time.Second),
 		isTransient: cfg.IsTransient,
 		now:         cfg.Now,
 		logger:      cfg.Logger,
@@ -202,13 +203,13 @@ func New[V any](cfg Config[V]) (*Cache[V], error) {
 	if c.observer == nil {
 		c.observer = nopObserver{}
 	}
-	mem, err := newMemory[V](orDefault(cfg.MaxEntries, 10_000), c.now, cfg.Now != nil)
+	mem, err := newMemory[V](cmp.Or(cfg.MaxEntries, 10_000), c.now, cfg.Now != nil)
 	if err != nil {
 		return nil, fmt.Errorf("new %s cache: %w", cfg.Kind, err)
 	}
 	c.mem = mem
 	if cfg.Pool != nil {
-		c.store = &store{pool: cfg.Pool, kind: cfg.Kind, timeout: orDefault(cfg.PostgresTimeout, 500*time.Millisecond)}
+		c.store = &store{pool: cfg.Pool, kind: cfg.Kind, timeout: cmp.Or(cfg.PostgresTimeout, 500*time.Millisecond)}
 		if err := cfg.Notifier.register(cfg.Kind, c); err != nil {
 			mem.StopAllGoroutines()
 			return nil, fmt.Errorf("new %s cache: %w", cfg.Kind, err)
@@ -231,14 +232,6 @@ func (c *Cache[V]) Close() {
 
 // Kind returns the cache's Config.Kind.
 func (c *Cache[V]) Kind() string { return c.kind }
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}
 
 // validKey reports whether key can be stored in Postgres and carried by a
 // notification.

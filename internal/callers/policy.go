@@ -4,6 +4,11 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+
+	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
 )
 
 // Access is what a procedure asks of its caller.
@@ -62,12 +67,12 @@ type Policy struct {
 
 // Service names of the procedures DefaultPolicy knows.
 const (
-	authServiceName     = "authsvc.v1.AuthService"
-	adminServiceName    = "authsvc.v1.AdminService"
+	authServiceName     = authsvcv1connect.AuthServiceName
+	adminServiceName    = authsvcv1connect.AdminServiceName
 	extAuthzServiceName = "envoy.service.auth.v3.Authorization"
-	healthServiceName   = "grpc.health.v1.Health"
-	reflectV1Name       = "grpc.reflection.v1.ServerReflection"
-	reflectV1AlphaName  = "grpc.reflection.v1alpha.ServerReflection"
+	healthServiceName   = grpchealth.HealthV1ServiceName
+	reflectV1Name       = grpcreflect.ReflectV1ServiceName
+	reflectV1AlphaName  = grpcreflect.ReflectV1AlphaServiceName
 )
 
 // DefaultPolicy returns authsvc's policy: AuthService and the Envoy
@@ -139,7 +144,9 @@ func (p Policy) access(urlPath string) Access {
 	if i := strings.IndexByte(clean[1:], '/'); i >= 0 {
 		service = clean[:i+1]
 	}
-	if a, ok := p.Procedures[service+"/*"]; ok {
+	// Built on the stack: a map lookup by string(bytes) does not allocate.
+	var buf [128]byte
+	if a, ok := p.Procedures[string(append(append(buf[:0], service...), "/*"...))]; ok {
 		return a
 	}
 	return p.Unmatched

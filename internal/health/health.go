@@ -5,6 +5,7 @@ package health
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,11 +109,7 @@ func (c *Checker) Probe(ctx context.Context) {
 func (c *Checker) Failing() map[string]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]string, len(c.failing))
-	for k, v := range c.failing {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.failing)
 }
 
 // Shutdown makes every later check answer NOT_SERVING, so that load

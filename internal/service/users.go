@@ -106,8 +106,9 @@ func checkID(field, id string) error {
 	if id == "" {
 		return invalidArgument("%s is required", field)
 	}
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil || n <= 0 || strconv.FormatInt(n, 10) != id {
+	// A first digit of 1-9 and a successful parse make a positive number
+	// written the one canonical way (no sign, no leading zero).
+	if _, err := strconv.ParseInt(id, 10, 64); err != nil || id[0] < '1' || id[0] > '9' {
 		if len(id) > 32 {
 			id = id[:32] + "…"
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -142,13 +143,5 @@ func (v *Verifier) load(ctx context.Context) (err error) {
 
 // sameKeys reports whether a and b hold the same keys in the same order.
 func sameKeys(a, b *keySet) bool {
-	if len(a.keys) != len(b.keys) {
-		return false
-	}
-	for i := range a.keys {
-		if a.keys[i] != b.keys[i] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(a.keys, b.keys)
 }

@@ -3,6 +3,7 @@
 package sessiontoken
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -108,11 +109,11 @@ func New(cfg Config) (*Verifier, error) {
 	v := &Verifier{
 		issuer:        cfg.Issuer,
 		fetcher:       cfg.Fetcher,
-		leeway:        orDefault(cfg.Leeway, DefaultLeeway),
-		refreshEvery:  orDefault(cfg.RefreshInterval, DefaultRefreshInterval),
-		minRefetch:    orDefault(cfg.MinRefetchInterval, DefaultMinRefetchInterval),
-		fetchTimeout:  orDefault(cfg.FetchTimeout, DefaultFetchTimeout),
-		maxTokenBytes: orDefault(cfg.MaxTokenBytes, DefaultMaxTokenBytes),
+		leeway:        cmp.Or(cfg.Leeway, DefaultLeeway),
+		refreshEvery:  cmp.Or(cfg.RefreshInterval, DefaultRefreshInterval),
+		minRefetch:    cmp.Or(cfg.MinRefetchInterval, DefaultMinRefetchInterval),
+		fetchTimeout:  cmp.Or(cfg.FetchTimeout, DefaultFetchTimeout),
+		maxTokenBytes: cmp.Or(cfg.MaxTokenBytes, DefaultMaxTokenBytes),
 		now:           cfg.Now,
 		logger:        cfg.Logger,
 		onRefresh:     cfg.OnRefresh,
@@ -124,20 +125,12 @@ func New(cfg Config) (*Verifier, error) {
 	if v.logger == nil {
 		v.logger = slog.Default()
 	}
-	cache, err := newTokenCache(orDefault(cfg.CacheSize, DefaultCacheSize), v.now, v.leeway)
+	cache, err := newTokenCache(cmp.Or(cfg.CacheSize, DefaultCacheSize), v.now, v.leeway)
 	if err != nil {
 		return nil, err
 	}
 	v.cache = cache
 	return v, nil
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // Ready reports whether a usable key set is loaded.

@@ -76,11 +76,13 @@ func (m *Metrics) ObserveJWKSRefresh(ok bool) {
 // ObserveTokenCacheLookup is a sessiontoken Config OnCacheLookup hook:
 // whether the verified-token cache answered a verification.
 func (m *Metrics) ObserveTokenCacheLookup(hit bool) {
-	result := "miss"
+	// Called on every verification: the two series are looked up once,
+	// in NewMetrics.
 	if hit {
-		result = "hit"
+		m.tokenCacheHits.Inc()
+	} else {
+		m.tokenCacheMisses.Inc()
 	}
-	m.tokenCache.WithLabelValues(result).Inc()
 }
 
 // ObserveWebhook is a webhook Config Observer: one webhook request, by

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -132,9 +133,9 @@ func userIDOf(d eventData) string {
 	switch {
 	case d.EntityType == "" || d.EntityType == "user" ||
 		d.EntityType == "user_email" || d.EntityType == "user_phone":
-		return string(firstNonEmpty(d.EntityID, d.UserID, d.ID))
+		return string(cmp.Or(d.EntityID, d.UserID, d.ID))
 	case strings.HasPrefix(d.EntityType, "user_"):
-		return string(firstNonEmpty(d.EntityID, d.UserID))
+		return string(cmp.Or(d.EntityID, d.UserID))
 	default:
 		return string(d.UserID)
 	}
@@ -163,14 +164,4 @@ func sessionUserIDs(d eventData) []string {
 		add(s.UserID)
 	}
 	return ids
-}
-
-// firstNonEmpty returns the first id that is not "".
-func firstNonEmpty(ids ...wachtID) wachtID {
-	for _, id := range ids {
-		if id != "" {
-			return id
-		}
-	}
-	return ""
 }
