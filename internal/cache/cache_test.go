@@ -3,8 +3,8 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -80,31 +80,16 @@ func TestGetCoalescesConcurrentMisses(t *testing.T) {
 	c := newCache(t, testConfig(src, newFakeClock()))
 
 	const callers = 1000
-	var started, done sync.WaitGroup
-	errs := make(chan error, callers)
-	started.Add(callers)
-	done.Add(callers)
-	for range callers {
-		go func() {
-			defer done.Done()
-			started.Done()
-			r, err := c.Get(context.Background(), "u1")
-			if err == nil && r.Value.Name != "Ada" {
-				err = errors.New("wrong value " + r.Value.Name)
-			}
-			errs <- err
-		}()
-	}
-	started.Wait()
-	time.Sleep(50 * time.Millisecond) // let the callers reach the flight
-	release()
-	done.Wait()
-	close(errs)
-	for err := range errs {
+	concurrently(t, callers, release, func() error {
+		r, err := c.Get(context.Background(), "u1")
 		if err != nil {
-			t.Fatalf("Get: %v", err)
+			return fmt.Errorf("Get: %w", err)
 		}
-	}
+		if r.Value.Name != "Ada" {
+			return errors.New("Get: wrong value " + r.Value.Name)
+		}
+		return nil
+	})
 	if n := src.calls.Load(); n != 1 {
 		t.Fatalf("loader called %d times for %d concurrent misses, want 1", n, callers)
 	}
@@ -396,23 +381,12 @@ func TestReloadIsCoalesced(t *testing.T) {
 	c := newCache(t, testConfig(src, newFakeClock()))
 
 	const callers = 50
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	for range callers {
-		wg.Go(func() {
-			_, err := c.Reload(context.Background(), "s1")
-			errs <- err
-		})
-	}
-	time.Sleep(50 * time.Millisecond)
-	release()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("Reload: %v", err)
+	concurrently(t, callers, release, func() error {
+		if _, err := c.Reload(context.Background(), "s1"); err != nil {
+			return fmt.Errorf("Reload: %w", err)
 		}
-	}
+		return nil
+	})
 	if n := src.calls.Load(); n != 1 {
 		t.Fatalf("loader called %d times for %d concurrent reloads, want 1", n, callers)
 	}

@@ -175,6 +175,34 @@ func startNotifier(t testing.TB, pool *pgxpool.Pool) *Notifier {
 	return n
 }
 
+// concurrently runs call from n goroutines while the loader is held,
+// releases it once they have had time to join the flight, and fails the
+// test on the first error any of them returned.
+func concurrently(t testing.TB, n int, release func(), call func() error) {
+	t.Helper()
+	var started, done sync.WaitGroup
+	errs := make(chan error, n)
+	started.Add(n)
+	done.Add(n)
+	for range n {
+		go func() {
+			defer done.Done()
+			started.Done()
+			errs <- call()
+		}()
+	}
+	started.Wait()
+	time.Sleep(50 * time.Millisecond) // let the callers reach the flight
+	release()
+	done.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // eventually fails the test unless cond holds within d.
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -88,23 +89,12 @@ func TestPostgresCoalescesConcurrentMisses(t *testing.T) {
 	c := newCache(t, withPostgres(t, testConfig(src, newFakeClock()), pool))
 
 	const callers = 1000
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	for range callers {
-		wg.Go(func() {
-			_, err := c.Get(context.Background(), "u1")
-			errs <- err
-		})
-	}
-	time.Sleep(100 * time.Millisecond)
-	release()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("Get: %v", err)
+	concurrently(t, callers, release, func() error {
+		if _, err := c.Get(context.Background(), "u1"); err != nil {
+			return fmt.Errorf("Get: %w", err)
 		}
-	}
+		return nil
+	})
 	if n := src.calls.Load(); n != 1 {
 		t.Fatalf("loader called %d times for %d concurrent misses, want 1", n, callers)
 	}
