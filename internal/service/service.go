@@ -55,6 +55,9 @@ type AuthConfig struct {
 	// APIKeyCacheTTL is how long an allowed VerifyAPIKey answer is reused:
 	// 0 means 5s; it is capped at 10s.
 	APIKeyCacheTTL time.Duration
+	// ClockLeeway is the clock skew allowed between Wacht and this
+	// service, as the token verifier allows it; 0 means 5s.
+	ClockLeeway time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -71,6 +74,9 @@ type AuthServer struct {
 	wacht    Wacht
 	pages    pageTokens
 	now      func() time.Time
+
+	leeway  time.Duration
+	revoked *revokedSessions
 
 	apiKeyTTL time.Duration
 	apiKeys   *otter.Cache[[sha256.Size]byte, *authsvcv1.VerifyAPIKeyResponse]
@@ -89,6 +95,13 @@ func NewAuthServer(cfg AuthConfig) (*AuthServer, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ClockLeeway <= 0 {
+		cfg.ClockLeeway = 5 * time.Second
+	}
+	revoked, err := newRevokedSessions(cfg.ClockLeeway, cfg.Now)
+	if err != nil {
+		return nil, err
 	}
 	ttl := cfg.APIKeyCacheTTL
 	if ttl <= 0 {
@@ -111,6 +124,8 @@ func NewAuthServer(cfg AuthConfig) (*AuthServer, error) {
 		wacht:     cfg.Wacht,
 		pages:     pageTokens{key: cfg.PageTokenKey},
 		now:       cfg.Now,
+		leeway:    cfg.ClockLeeway,
+		revoked:   revoked,
 		apiKeyTTL: ttl,
 		apiKeys:   apiKeys,
 	}, nil

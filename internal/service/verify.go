@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -15,11 +14,6 @@ import (
 
 // maxRequiredPermissions bounds required_permissions.
 const maxRequiredPermissions = 64
-
-// minReloadAge is how old a cached session list must be before a sid
-// missing from it makes checkActive ask Wacht again. It keeps a stream of
-// revoked tokens from spending the Wacht request budget.
-const minReloadAge = time.Second
 
 // VerifySession implements [authsvcv1connect.AuthServiceHandler].
 func (s *AuthServer) VerifySession(ctx context.Context, req *connect.Request[authsvcv1.VerifySessionRequest]) (*connect.Response[authsvcv1.VerifySessionResponse], error) {
@@ -87,10 +81,19 @@ func (s *AuthServer) Verify(ctx context.Context, token string, required []string
 }
 
 // checkActive reports errRevoked unless the token's sid belongs to an
-// unexpired sign-in of its user. A sid missing from a cached list is
-// looked up once more in Wacht, since a brand-new session is not cached
-// yet.
+// unexpired sign-in of its user.
+//
+// A sid missing from the cached list is looked up in Wacht again only when
+// the token was issued after the list was fetched (less the clock
+// leeway): only then can the list predate the session. Otherwise the
+// session was in Wacht when the list was fetched, or has ended since, and
+// the token is refused without a Wacht call. Either way a refused sid is
+// remembered until its token would expire, so that replaying a revoked
+// token costs no Wacht call at all, on any path, however long it lasts.
 func (s *AuthServer) checkActive(ctx context.Context, claims *sessiontoken.Claims) error {
+	if s.revoked.has(claims, s.now()) {
+		return errRevoked
+	}
 	r, err := s.sessions.Get(ctx, claims.Subject)
 	switch {
 	case isNotFound(err):
@@ -102,7 +105,8 @@ func (s *AuthServer) checkActive(ctx context.Context, claims *sessiontoken.Claim
 		return err
 	case s.hasActiveSignIn(r.Value, claims.SessionID):
 		return nil
-	case r.Source == cache.SourceLoad || s.now().Sub(r.FetchedAt) < minReloadAge:
+	case !s.mayPredate(r, claims):
+		s.revoked.add(claims, s.now())
 		return errRevoked
 	}
 	r, err = s.sessions.Reload(ctx, claims.Subject)
@@ -114,8 +118,24 @@ func (s *AuthServer) checkActive(ctx context.Context, claims *sessiontoken.Claim
 	case s.hasActiveSignIn(r.Value, claims.SessionID):
 		return nil
 	default:
+		// The list was fetched just now, after the token was issued.
+		s.revoked.add(claims, s.now())
 		return errRevoked
 	}
+}
+
+// mayPredate reports whether the session list r may have been fetched
+// before the token's session began, so that a sid missing from it proves
+// nothing. A list loaded by this very call was fetched after the token
+// existed. A token without iat is given the benefit of the doubt once.
+func (s *AuthServer) mayPredate(r cache.Result[[]*authsvcv1.Session], claims *sessiontoken.Claims) bool {
+	if r.Source == cache.SourceLoad {
+		return false
+	}
+	if claims.IssuedAt.IsZero() {
+		return true
+	}
+	return claims.IssuedAt.After(r.FetchedAt.Add(-s.leeway))
 }
 
 func (s *AuthServer) hasActiveSignIn(list []*authsvcv1.Session, sid string) bool {

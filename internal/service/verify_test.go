@@ -57,7 +57,6 @@ func (noWacht) CheckAuthz(context.Context, wachtclient.AuthzCheckRequest) (*wach
 func TestCheckRevocation(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	claims := &sessiontoken.Claims{Subject: "7", SessionID: "100", OrganizationPermissions: []string{"orders:read"}}
 	signIn := func(sid string, expires time.Time) *authsvcv1.Session {
 		return &authsvcv1.Session{Id: "9" + sid, SessionId: sid, ExpiresAt: timestamppb.New(expires)}
 	}
@@ -67,28 +66,35 @@ func TestCheckRevocation(t *testing.T) {
 	result := func(list []*authsvcv1.Session, src cache.Source, age time.Duration) cache.Result[[]*authsvcv1.Session] {
 		return cache.Result[[]*authsvcv1.Session]{Value: list, Source: src, FetchedAt: now.Add(-age)}
 	}
+	const leeway = 5 * time.Second
 	tests := []struct {
 		name        string
+		issuedAgo   time.Duration // the token's iat, before now
 		cached      cache.Result[[]*authsvcv1.Session]
 		fresh       cache.Result[[]*authsvcv1.Session]
 		wantRevoked bool
 		wantReloads int
 	}{
-		{"active_in_cache", result(active, cache.SourceMemory, 10*time.Second), result(nil, cache.SourceLoad, 0), false, 0},
-		{"new_session_found_on_reload", result(other, cache.SourceMemory, 10*time.Second), result(active, cache.SourceLoad, 0), false, 1},
-		{"absent_after_reload", result(other, cache.SourcePostgres, 10*time.Second), result(other, cache.SourceLoad, 0), true, 1},
-		{"absent_from_a_list_just_loaded", result(other, cache.SourceLoad, 0), result(active, cache.SourceLoad, 0), true, 0},
-		{"absent_from_a_list_under_a_second_old", result(other, cache.SourceMemory, 500*time.Millisecond), result(active, cache.SourceLoad, 0), true, 0},
-		{"user_not_found_is_not_asked_again", result(nil, cache.SourceMemory, 10*time.Second), result(active, cache.SourceLoad, 0), true, 0},
-		{"expired_sign_in", result(expired, cache.SourceMemory, 10*time.Second), result(expired, cache.SourceLoad, 0), true, 1},
+		{"active_in_cache", 20 * time.Second, result(active, cache.SourceMemory, 10*time.Second), result(nil, cache.SourceLoad, 0), false, 0},
+		{"new_session_found_on_reload", time.Second, result(other, cache.SourceMemory, 10*time.Second), result(active, cache.SourceLoad, 0), false, 1},
+		{"signed_in_just_after_the_list", 200 * time.Millisecond, result(other, cache.SourceMemory, 500*time.Millisecond), result(active, cache.SourceLoad, 0), false, 1},
+		{"issued_within_the_leeway_before_the_list", 12 * time.Second, result(other, cache.SourcePostgres, 10*time.Second), result(active, cache.SourceLoad, 0), false, 1},
+		{"absent_after_reload", time.Second, result(other, cache.SourcePostgres, 10*time.Second), result(other, cache.SourceLoad, 0), true, 1},
+		{"absent_from_a_list_fetched_after_iat", 30 * time.Second, result(other, cache.SourceMemory, 10*time.Second), result(active, cache.SourceLoad, 0), true, 0},
+		{"absent_from_a_list_just_loaded", time.Second, result(other, cache.SourceLoad, 0), result(active, cache.SourceLoad, 0), true, 0},
+		{"user_not_found_is_not_asked_again", time.Second, result(nil, cache.SourceMemory, 10*time.Second), result(active, cache.SourceLoad, 0), true, 0},
+		{"expired_sign_in_in_a_list_fetched_after_iat", 30 * time.Second, result(expired, cache.SourceMemory, 10*time.Second), result(active, cache.SourceLoad, 0), true, 0},
+		{"expired_sign_in_in_an_older_list", time.Second, result(expired, cache.SourceMemory, 10*time.Second), result(expired, cache.SourceLoad, 0), true, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			claims := &sessiontoken.Claims{Subject: "7", SessionID: "100", OrganizationPermissions: []string{"orders:read"},
+				IssuedAt: now.Add(-tt.issuedAgo), ExpiresAt: now.Add(-tt.issuedAgo + 35*time.Second)}
 			sessions := &fakeSessions{cached: tt.cached, fresh: tt.fresh}
 			s, err := NewAuthServer(AuthConfig{
 				Verifier: fixedVerifier{claims}, Users: noUsers{}, Sessions: sessions, Wacht: noWacht{},
-				PageTokenKey: []byte("0123456789abcdef"), Now: func() time.Time { return now },
+				PageTokenKey: []byte("0123456789abcdef"), ClockLeeway: leeway, Now: func() time.Time { return now },
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -101,6 +107,43 @@ func TestCheckRevocation(t *testing.T) {
 				t.Errorf("reloads = %d, want %d", sessions.reloads, tt.wantReloads)
 			}
 		})
+	}
+}
+
+// TestRevokedTokenReplay replays a token whose session has ended, while
+// the cached list ages and is replaced: the first check may ask Wacht,
+// every later one is refused from memory, until the token expires.
+func TestRevokedTokenReplay(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	other := []*authsvcv1.Session{{Id: "9200", SessionId: "200", ExpiresAt: timestamppb.New(now.Add(time.Hour))}}
+	claims := &sessiontoken.Claims{Subject: "7", SessionID: "100", IssuedAt: now, ExpiresAt: now.Add(35 * time.Second)}
+	clock := now
+	sessions := &fakeSessions{
+		// Cached before the token was issued: the first check must ask.
+		cached: cache.Result[[]*authsvcv1.Session]{Value: other, Source: cache.SourceMemory, FetchedAt: now.Add(-time.Minute)},
+		fresh:  cache.Result[[]*authsvcv1.Session]{Value: other, Source: cache.SourceLoad, FetchedAt: now},
+	}
+	s, err := NewAuthServer(AuthConfig{
+		Verifier: fixedVerifier{claims}, Users: noUsers{}, Sessions: sessions, Wacht: noWacht{},
+		PageTokenKey: []byte("0123456789abcdef"), ClockLeeway: time.Second, Now: func() time.Time { return clock },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 35 {
+		clock = now.Add(time.Duration(i) * time.Second)
+		if _, err := s.Verify(t.Context(), "token", nil, true); !errors.Is(err, errRevoked) {
+			t.Fatalf("check %d: Verify = %v, want revoked", i, err)
+		}
+	}
+	if sessions.reloads != 1 {
+		t.Errorf("reloads over the token's life = %d, want 1", sessions.reloads)
+	}
+	// Past the token's expiry (and leeway) it is forgotten.
+	clock = now.Add(40 * time.Second)
+	if s.revoked.has(claims, clock) {
+		t.Error("a revoked session is remembered past its token's expiry")
 	}
 }
 
