@@ -43,6 +43,13 @@ type request struct {
 	// idempotent calls are retried; the others never are and report
 	// ErrOutcomeUnknown when they fail after possibly reaching Wacht.
 	idempotent bool
+	// once sends an idempotent call a single time: a caller that must
+	// never add to a 429 (the Frontend API's token exchange) decides
+	// itself when to ask again.
+	once bool
+	// header holds extra request headers. Their values may be secrets
+	// (a session cookie) and are never logged.
+	header http.Header
 	// secrets are removed from any message taken from the response, in
 	// addition to the API key.
 	secrets []string
@@ -208,6 +215,9 @@ func (c *Client) newRequest(ctx context.Context, r request, payload []byte) (*ht
 	}
 	if r.target == backendAPI {
 		req.Header.Set("Authorization", "Bearer "+c.apiKey())
+	}
+	for k, vs := range r.header {
+		req.Header[k] = vs
 	}
 	return req, nil
 }

@@ -12,7 +12,7 @@ import (
 
 // send runs the attempts and returns the body of the 2xx answer.
 func (c *Client) send(ctx context.Context, r request, payload []byte) ([]byte, error) {
-	if !r.idempotent {
+	if !r.idempotent || r.once {
 		body, _, err := c.attempt(ctx, r, payload)
 		return body, err
 	}

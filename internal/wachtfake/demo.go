@@ -21,6 +21,19 @@ type Demo struct {
 	TokenClaims TokenClaims
 	AppSlug     string
 	Keys        []DemoKey
+	// SessionCookies are __session cookie values, one per user for the
+	// user's most recent sign-in (Users[0]'s with TokenClaims), for
+	// GET /session/token.
+	SessionCookies []DemoSessionCookie
+	// DevSession is a development session of Users[0] with TokenClaims.
+	DevSession string
+}
+
+// DemoSessionCookie is a seeded __session cookie value and whose it is.
+type DemoSessionCookie struct {
+	UserID    string
+	SessionID string
+	Value     string
 }
 
 // DemoKey is a seeded API key with its secret.
@@ -39,8 +52,9 @@ type demoSignIn struct {
 
 // SeedDemo stores demo data: three users (the first with a Google
 // connection and an organisation and workspace context), two or three
-// active sign-ins each plus one expired sign-in, and the API-auth app
-// "orders-api" with two keys. It fails if called twice.
+// active sign-ins each plus one expired sign-in, a session cookie per user
+// and a development session, and the API-auth app "orders-api" with two
+// keys. It fails if called twice.
 func (s *Server) SeedDemo() (Demo, error) {
 	now := s.now()
 	d := Demo{AppSlug: "orders-api"}
@@ -150,6 +164,27 @@ func (s *Server) SeedDemo() (Demo, error) {
 		Workspace:               d.WorkspaceID,
 		OrganizationPermissions: []string{"org:billing:manage", "org:members:read"},
 		WorkspacePermissions:    []string{"orders:read", "orders:write"},
+	}
+
+	for _, u := range d.Users {
+		claims := TokenClaims{UserID: u.ID}
+		for _, si := range d.SignIns {
+			if si.UserID == u.ID {
+				claims.SessionID = si.SessionID
+				break
+			}
+		}
+		if u.ID == d.TokenClaims.UserID {
+			claims = d.TokenClaims
+		}
+		value, err := s.IssueSessionCookie(claims)
+		if err != nil {
+			return Demo{}, fmt.Errorf("seed demo: %w", err)
+		}
+		d.SessionCookies = append(d.SessionCookies, DemoSessionCookie{UserID: u.ID, SessionID: claims.SessionID, Value: value})
+	}
+	if d.DevSession, err = s.IssueDevSession(d.TokenClaims); err != nil {
+		return Demo{}, fmt.Errorf("seed demo: %w", err)
 	}
 
 	if err := s.AddAPIAuthApp(APIAuthApp{

@@ -39,6 +39,12 @@ func (l *windowLimiter) take(now time.Time) (allowed bool, remaining int, retryA
 	return false, 0, uint32(min(math.Ceil(wait), math.MaxUint32))
 }
 
+// allowed spends one request at now and reports whether it was allowed.
+func (l *windowLimiter) allowed(now time.Time) bool {
+	ok, _, _ := l.take(now)
+	return ok
+}
+
 // rulesLocked returns the rules that apply to a key and resource, by
 // priority. Keys without a known scheme get the Gateway's default: 1000
 // requests a minute per app.

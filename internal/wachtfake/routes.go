@@ -22,6 +22,7 @@ const (
 	RouteRotateAPIKey  = "POST /api-auth/apps/{app_slug}/keys/{key_id}/rotate"
 	RouteAuthzCheck    = "POST /v1/authz/check"
 	RouteJWKS          = "GET /.well-known/jwks.json"
+	RouteSessionToken  = "GET /session/token"
 	RouteUnknown       = "unknown" // requests to paths no route serves
 )
 
@@ -65,6 +66,7 @@ func newRoutes() []route {
 		{name: RouteRotateAPIKey, kind: kindBackend, handle: (*Server).handleRotateAPIKey},
 		{name: RouteAuthzCheck, kind: kindGateway, handle: (*Server).handleAuthzCheck},
 		{name: RouteJWKS, kind: kindPublic, handle: (*Server).handleJWKS},
+		{name: RouteSessionToken, kind: kindPublic, handle: (*Server).handleSessionToken},
 	})
 }
 

@@ -1,4 +1,4 @@
-// Package wachtfake emulates Wacht's Backend API, Gateway and Frontend API key set in memory, for tests and the dev server.
+// Package wachtfake emulates Wacht's Backend API, Gateway and Frontend API (key set and token exchange) in memory, for tests and the dev server.
 package wachtfake
 
 import (
@@ -65,7 +65,8 @@ type Options struct {
 
 // Server is an in-memory Wacht deployment served over HTTP. One handler
 // serves the Backend API, the Gateway's /v1/authz/check and the Frontend
-// API's /.well-known/jwks.json, whose paths do not collide. It is safe for
+// API's /.well-known/jwks.json and /session/token, whose paths do not
+// collide. It is safe for
 // concurrent use.
 type Server struct {
 	now           func() time.Time
@@ -87,8 +88,12 @@ type Server struct {
 	keys     map[string]*apiKeyRecord
 	keyHash  map[string]string // sha256 hex of secret -> key id
 	limiters map[string]*windowLimiter
-	calls    map[string]int
-	faults   map[string]*Fault
+	// frontendSessions are the sessions the Frontend API knows, by the
+	// sha256 of their cookie or development session value.
+	frontendSessions map[[sha256.Size]byte]*frontendSession
+	exchangeLimiters map[string]*windowLimiter
+	calls            map[string]int
+	faults           map[string]*Fault
 }
 
 // New returns a Server with one signing key and no data.
@@ -100,20 +105,22 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("new server: negative requests per minute: %w", ErrInvalid)
 	}
 	s := &Server{
-		now:           opts.Now,
-		tokenLifetime: opts.TokenLifetime,
-		webhookClient: opts.WebhookClient,
-		routes:        newRoutes(),
-		nextID:        firstID,
-		issuer:        opts.Issuer,
-		users:         map[string]*User{},
-		signIns:       map[string]*SignIn{},
-		apps:          map[string]*APIAuthApp{},
-		keys:          map[string]*apiKeyRecord{},
-		keyHash:       map[string]string{},
-		limiters:      map[string]*windowLimiter{},
-		calls:         map[string]int{},
-		faults:        map[string]*Fault{},
+		now:              opts.Now,
+		tokenLifetime:    opts.TokenLifetime,
+		webhookClient:    opts.WebhookClient,
+		routes:           newRoutes(),
+		nextID:           firstID,
+		issuer:           opts.Issuer,
+		users:            map[string]*User{},
+		signIns:          map[string]*SignIn{},
+		apps:             map[string]*APIAuthApp{},
+		keys:             map[string]*apiKeyRecord{},
+		keyHash:          map[string]string{},
+		limiters:         map[string]*windowLimiter{},
+		frontendSessions: map[[sha256.Size]byte]*frontendSession{},
+		exchangeLimiters: map[string]*windowLimiter{},
+		calls:            map[string]int{},
+		faults:           map[string]*Fault{},
 	}
 	if s.now == nil {
 		s.now = time.Now
