@@ -190,7 +190,7 @@ func (c *Cache[V]) writeBack(ctx context.Context, key string, e *entry[V], gen, 
 		if err != nil {
 			c.logger.Error("encode cache entry", "key", key, "error", err)
 		} else {
-			newGen, wrote, err := c.store.writeBack(ctx, key, e.found, body, e.fetchedAt, gen, kindGen)
+			newGen, wrote, err := c.store.writeBack(ctx, key, e.found, body, e.fetchedAt, e.keepUntil, gen, kindGen)
 			switch {
 			case err != nil:
 				c.postgresError("write", err)

@@ -380,3 +380,43 @@ func TestStaleMemoryDoesNotOverruleNotFoundInPostgres(t *testing.T) {
 		t.Errorf("B: %v, want the loader's error", err)
 	}
 }
+
+// A row deleted (as the retention of expired rows does) while a load that
+// read it is in flight is not re-created by that load's write-back: the
+// row may have said something newer than what the load read.
+func TestPostgresDeletedRowIsNotRecreatedByLoad(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	src, clock := newSource(), newFakeClock()
+	src.set("u1", "old")
+	c := newCache(t, withPostgres(t, testConfig(src, clock), pool))
+	get(t, c, "u1")
+	clock.Advance(2 * time.Minute) // past the TTL: the next read loads
+
+	release := src.hold(2)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Get(context.Background(), "u1")
+		done <- err
+	}()
+	eventually(t, 5*time.Second, "second load started", func() bool { return src.calls.Load() == 2 })
+	if _, err := pool.Exec(t.Context(), `delete from cache_entries where kind = 'user' and key = 'u1'`); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if r, ok := readRow(t, pool, "user", "u1"); ok {
+		t.Fatalf("row re-created by a load that read it before it was deleted: %+v", r)
+	}
+	var expires time.Time
+	get(t, c, "u1") // no row now: this load inserts one
+	if err := pool.QueryRow(t.Context(),
+		`select expires_at from cache_entries where kind = 'user' and key = 'u1'`).Scan(&expires); err != nil {
+		t.Fatal(err)
+	}
+	if time.Until(expires) < minRowLife-time.Minute {
+		t.Fatalf("expires_at %v is sooner than the minimum row life", expires)
+	}
+}

@@ -36,6 +36,16 @@ type row struct {
 // noRow is the generation that a load remembers when it read no row.
 const noRow = -1
 
+// minRowLife is how long a row is kept at least after it is written, so
+// that deleting expired rows never races with a load that read the row.
+const minRowLife = 10 * time.Minute
+
+// rowExpiry returns the expires_at of a row written now whose content is
+// of use until keepUntil (Unix nanoseconds; 0 for none).
+func rowExpiry(keepUntil int64) time.Time {
+	return time.Unix(0, max(keepUntil, time.Now().Add(minRowLife).UnixNano()))
+}
+
 // read returns key's row; row.exists is false when there is none.
 func (s *store) read(ctx context.Context, key string) (row, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -77,22 +87,33 @@ func (s *store) read(ctx context.Context, key string) (row, error) {
 
 // writeBack stores a load's result if key's row still has generation gen
 // (noRow: if there is still no row) and the kind still has generation
-// kindGen. It returns the row's new generation and whether it wrote.
-func (s *store) writeBack(ctx context.Context, key string, found bool, body []byte, fetchedAt time.Time, gen, kindGen int64) (int64, bool, error) {
+// kindGen. A row that was read is only ever updated, never re-created, so
+// that deleting rows cannot let a load's older result back in. It returns
+// the row's new generation and whether it wrote.
+func (s *store) writeBack(ctx context.Context, key string, found bool, body []byte, fetchedAt time.Time, expiresAt int64, gen, kindGen int64) (int64, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	var newGen int64
-	err := s.pool.QueryRow(ctx, `
+	// Both statements hold a share lock of the kind's row while writing,
+	// so an invalidation of the whole kind waits for them and they see it.
+	query := `
 		with k as (select 1 from cache_kinds where kind = $1 and generation = $7 for share)
-		insert into cache_entries as e (kind, key, found, body, fetched_at, generation)
-		select $1, $2, $3, $4, $5, nextval('cache_entries_generation') from k
-		on conflict (kind, key) do update
-		set found = excluded.found, body = excluded.body, fetched_at = excluded.fetched_at,
+		update cache_entries as e
+		set found = $3, body = $4, fetched_at = $5, expires_at = $8,
 		    generation = nextval('cache_entries_generation')
-		where e.generation = $6
-		returning e.generation`,
-		s.kind, key, found, body, fetchedAt, gen, kindGen,
-	).Scan(&newGen)
+		from k
+		where e.kind = $1 and e.key = $2 and e.generation = $6
+		returning e.generation`
+	if gen == noRow {
+		query = `
+			with k as (select 1 from cache_kinds where kind = $1 and generation = $7 for share)
+			insert into cache_entries as e (kind, key, found, body, fetched_at, generation, expires_at)
+			select $1, $2, $3, $4, $5, nextval('cache_entries_generation'), $8 from k
+			where $6::bigint = -1
+			on conflict (kind, key) do nothing
+			returning e.generation`
+	}
+	var newGen int64
+	err := s.pool.QueryRow(ctx, query, s.kind, key, found, body, fetchedAt, gen, kindGen, rowExpiry(expiresAt)).Scan(&newGen)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -120,8 +141,9 @@ func (s *store) invalidateAll(ctx context.Context) error {
 		}
 		if _, err := tx.Exec(ctx, `
 			update cache_entries
-			set found = false, body = null, fetched_at = null, generation = nextval('cache_entries_generation')
-			where kind = $1 and fetched_at is not null`, s.kind,
+			set found = false, body = null, fetched_at = null, generation = nextval('cache_entries_generation'),
+			    expires_at = $2
+			where kind = $1 and fetched_at is not null`, s.kind, rowExpiry(0),
 		); err != nil {
 			return err
 		}
@@ -136,9 +158,10 @@ func (s *store) invalidateAll(ctx context.Context) error {
 }
 
 // set writes key's row unconditionally and, in the same statement,
-// notifies every replica. A nil fetchedAt invalidates the row. It returns
+// notifies every replica. A nil fetchedAt invalidates the row. keepUntil
+// is when its content stops being of use (Unix nanoseconds). It returns
 // the row's new generation.
-func (s *store) set(ctx context.Context, key string, found bool, body []byte, fetchedAt *time.Time) (int64, error) {
+func (s *store) set(ctx context.Context, key string, found bool, body []byte, fetchedAt *time.Time, keepUntil int64) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*s.timeout)
 	defer cancel()
 	var gen int64
@@ -147,17 +170,17 @@ func (s *store) set(ctx context.Context, key string, found bool, body []byte, fe
 	// the order in which notifications arrive.
 	err := s.pool.QueryRow(ctx, `
 		with w as (
-			insert into cache_entries as e (kind, key, found, body, fetched_at, generation)
-			values ($1, $2, $3, $4, $5, nextval('cache_entries_generation'))
+			insert into cache_entries as e (kind, key, found, body, fetched_at, generation, expires_at)
+			values ($1, $2, $3, $4, $5, nextval('cache_entries_generation'), $7)
 			on conflict (kind, key) do update
 			set found = excluded.found, body = excluded.body, fetched_at = excluded.fetched_at,
-			    generation = nextval('cache_entries_generation')
+			    generation = nextval('cache_entries_generation'), expires_at = excluded.expires_at
 			returning e.generation
 		)
 		select w.generation,
 		       pg_notify($6, json_build_object('kind', $1::text, 'key', $2::text, 'generation', w.generation)::text)
 		from w`,
-		s.kind, key, found, body, fetchedAt, channel,
+		s.kind, key, found, body, fetchedAt, channel, rowExpiry(keepUntil),
 	).Scan(&gen, nil)
 	if err != nil {
 		return 0, fmt.Errorf("write cache entry: %w", err)

@@ -77,12 +77,12 @@ func (c *Cache[V]) write(ctx context.Context, op, key string, e *entry[V], body 
 	c.drop(key)
 	var err error
 	if c.store != nil {
-		found, fetchedAt := false, (*time.Time)(nil)
+		found, fetchedAt, keepUntil := false, (*time.Time)(nil), int64(0)
 		if e != nil {
-			found, fetchedAt = e.found, &e.fetchedAt
+			found, fetchedAt, keepUntil = e.found, &e.fetchedAt, e.keepUntil
 		}
 		var gen int64
-		gen, err = c.store.set(ctx, key, found, body, fetchedAt)
+		gen, err = c.store.set(ctx, key, found, body, fetchedAt, keepUntil)
 		if err != nil {
 			c.postgresError(op, err)
 			err = fmt.Errorf("%s %s: %w", op, c.kind, err)
