@@ -22,11 +22,17 @@ type Deduper interface {
 	Record(ctx context.Context, id string, received time.Time) error
 }
 
+// Retainer is implemented by a [Deduper] that remembers each delivery
+// for a known time.
+type Retainer interface {
+	// Retention is how long a recorded delivery is remembered.
+	Retention() time.Duration
+}
+
 // Defaults of the dedupers.
 const (
-	// DefaultRetention is how long a delivery is remembered. It must
-	// exceed [Config.Tolerance]: older redeliveries are refused for their
-	// timestamp anyway.
+	// DefaultRetention is how long a delivery is remembered, and so how
+	// late a retry is accepted ([Config.MaxAge]).
 	DefaultRetention = 24 * time.Hour
 	// DefaultMemoryEntries bounds a [MemoryDeduper].
 	DefaultMemoryEntries = 10_000
@@ -37,7 +43,8 @@ const (
 // deliveries, each for a limited time; forgetting one early only means a
 // redelivery is acted on again.
 type MemoryDeduper struct {
-	seen *otter.Cache[string, struct{}]
+	seen      *otter.Cache[string, struct{}]
+	retention time.Duration
 }
 
 // NewMemoryDeduper returns a MemoryDeduper that remembers up to maxEntries
@@ -55,12 +62,15 @@ func newMemoryDeduper(maxEntries int, retention time.Duration, clock otter.Clock
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
-	return &MemoryDeduper{seen: otter.Must(&otter.Options[string, struct{}]{
+	return &MemoryDeduper{retention: retention, seen: otter.Must(&otter.Options[string, struct{}]{
 		MaximumSize:      maxEntries,
 		ExpiryCalculator: otter.ExpiryWriting[string, struct{}](retention),
 		Clock:            clock,
 	})}
 }
+
+// Retention implements [Retainer].
+func (d *MemoryDeduper) Retention() time.Duration { return d.retention }
 
 // Seen implements [Deduper].
 func (d *MemoryDeduper) Seen(_ context.Context, id string) (bool, error) {

@@ -15,10 +15,14 @@ import (
 
 // Defaults of [Config].
 const (
-	// DefaultTolerance is how far webhook-timestamp may be from now.
+	// DefaultTolerance is how far in the future webhook-timestamp may be.
 	DefaultTolerance = 5 * time.Minute
-	// DefaultMaxBodyBytes bounds a request body.
-	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxBodyBytes bounds a request body. Wacht's largest
+	// delivery is a user event carrying the user's details, metadata
+	// included: a few KiB, tens at most.
+	DefaultMaxBodyBytes = 256 << 10
+	// DefaultMaxConcurrent bounds the deliveries handled at once.
+	DefaultMaxConcurrent = 16
 )
 
 // Config configures a [Handler].
@@ -32,13 +36,22 @@ type Config struct {
 	Invalidator Invalidator
 	// Deduper remembers handled deliveries. Required with a Secret.
 	Deduper Deduper
-	// Tolerance is how far webhook-timestamp may be from now, either way;
-	// zero means [DefaultTolerance]. Wacht signs a delivery once, when it
-	// is queued, and its retries keep that timestamp, so the tolerance is
-	// also how late a retry may still be accepted.
+	// MaxAge is how old webhook-timestamp may be. Wacht signs a delivery
+	// once, when it is queued, and its retries keep that timestamp, so
+	// this is how late a retry is still accepted. Zero means the
+	// Deduper's retention (see [Retainer]), or [DefaultRetention]; it
+	// may not exceed that retention, so that every delivery still
+	// accepted is one the Deduper remembers.
+	MaxAge time.Duration
+	// Tolerance is how far in the future webhook-timestamp may be, for
+	// clock skew; zero means [DefaultTolerance].
 	Tolerance time.Duration
 	// MaxBodyBytes bounds a request body; zero means [DefaultMaxBodyBytes].
 	MaxBodyBytes int64
+	// MaxConcurrent bounds the deliveries read and handled at once; the
+	// next ones are answered 503, which Wacht retries. Zero means
+	// [DefaultMaxConcurrent].
+	MaxConcurrent int
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one record per request; nil discards them. The
@@ -56,8 +69,10 @@ type Handler struct {
 	key          []byte // nil when not configured
 	invalidator  Invalidator
 	deduper      Deduper
+	maxAge       time.Duration
 	tolerance    time.Duration
 	maxBodyBytes int64
+	slots        chan struct{}
 	now          func() time.Time
 	logger       *slog.Logger
 	observer     func(eventType, outcome string)
@@ -69,6 +84,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	h := &Handler{
 		invalidator:  cfg.Invalidator,
 		deduper:      cfg.Deduper,
+		maxAge:       cfg.MaxAge,
 		tolerance:    cfg.Tolerance,
 		maxBodyBytes: cfg.MaxBodyBytes,
 		now:          cfg.Now,
@@ -91,6 +107,25 @@ func NewHandler(cfg Config) (*Handler, error) {
 	case h.tolerance == 0:
 		h.tolerance = DefaultTolerance
 	}
+	retention := DefaultRetention
+	if r, ok := cfg.Deduper.(Retainer); ok {
+		retention = r.Retention()
+	}
+	switch {
+	case h.maxAge < 0:
+		return nil, errors.New("new webhook handler: negative MaxAge")
+	case h.maxAge == 0:
+		h.maxAge = retention
+	case h.maxAge > retention && cfg.Deduper != nil:
+		return nil, fmt.Errorf("new webhook handler: MaxAge %v exceeds the de-duplication retention %v", h.maxAge, retention)
+	}
+	switch {
+	case cfg.MaxConcurrent < 0:
+		return nil, errors.New("new webhook handler: negative MaxConcurrent")
+	case cfg.MaxConcurrent == 0:
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
+	h.slots = make(chan struct{}, cfg.MaxConcurrent)
 	switch {
 	case h.maxBodyBytes < 0:
 		return nil, errors.New("new webhook handler: negative MaxBodyBytes")
@@ -111,8 +146,8 @@ func NewHandler(cfg Config) (*Handler, error) {
 
 // ServeHTTP handles one delivery. It answers 200 "{}" for a handled,
 // duplicate or ignored event; 405 for another method than POST; 503 when
-// no secret is configured; 400 for missing headers, a malformed or stale
-// timestamp or an authentic body that is not Wacht's envelope; 401 for a
+// no secret is configured or too many deliveries are being handled;
+// 400 for missing headers, a malformed or stale timestamp or an authentic body that is not Wacht's envelope; 401 for a
 // bad signature; 413 for a body over the limit; and 500 when the
 // delivery could not be checked against earlier ones or the invalidation
 // failed, so that Wacht retries it. Nothing is invalidated or recorded
@@ -125,6 +160,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.key == nil {
 		h.reply(w, r, result{status: http.StatusServiceUnavailable, outcome: OutcomeNotConfigured})
+		return
+	}
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		h.reply(w, r, result{status: http.StatusServiceUnavailable, outcome: OutcomeBusy})
 		return
 	}
 	msgID := r.Header.Get("webhook-id")
@@ -140,7 +183,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, r, res)
 		return
 	}
-	if err := Verify(h.key, msgID, timestamp, body, signatures, h.now(), h.tolerance); err != nil {
+	if err := Verify(h.key, msgID, timestamp, body, signatures, h.now(), h.maxAge, h.tolerance); err != nil {
 		h.reply(w, r, verifyFailure(err, msgID))
 		return
 	}

@@ -35,6 +35,9 @@ func TestNewHandler(t *testing.T) {
 		{name: "no_deduper", cfg: webhook.Config{Secret: testSecret, Invalidator: inv}},
 		{name: "negative_tolerance", cfg: webhook.Config{Secret: testSecret, Invalidator: inv, Deduper: dedupe, Tolerance: -time.Second}},
 		{name: "negative_body_limit", cfg: webhook.Config{Secret: testSecret, Invalidator: inv, Deduper: dedupe, MaxBodyBytes: -1}},
+		{name: "negative_max_age", cfg: webhook.Config{Secret: testSecret, Invalidator: inv, Deduper: dedupe, MaxAge: -time.Second}},
+		{name: "max_age_beyond_retention", cfg: webhook.Config{Secret: testSecret, Invalidator: inv, Deduper: dedupe, MaxAge: webhook.DefaultRetention + time.Second}},
+		{name: "negative_concurrency", cfg: webhook.Config{Secret: testSecret, Invalidator: inv, Deduper: dedupe, MaxConcurrent: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,6 +231,116 @@ func TestHandlerNotConfigured(t *testing.T) {
 	}
 	if diff := cmp.Diff(observation{webhook.EventTypeOther, webhook.OutcomeNotConfigured}, obs.last()); diff != "" {
 		t.Errorf("observation (-want +got):\n%s", diff)
+	}
+}
+
+// TestHandlerLateRetries checks that Wacht's retries after an outage
+// longer than minutes are accepted, once, up to the de-duplication
+// retention, and that the future stays tightly bounded.
+func TestHandlerLateRetries(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	inv, obs := &recorder{}, &observations{}
+	var mu sync.Mutex
+	now := testNow
+	dedupe := webhook.NewPostgresDeduper(pool, 48*time.Hour)
+	h, err := webhook.NewHandler(webhook.Config{
+		Secret: testSecret, Invalidator: inv, Deduper: dedupe, Observer: obs.observe,
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := envelope("user.updated", `{"entity_id":42}`)
+	future := signed("msg_future", body)
+	future.timestamp = unix(testNow.Add(6 * time.Minute))
+	future.signature = signature(testKey, future.id, future.timestamp, body)
+	steps := []struct {
+		after       time.Duration // since testNow, when the delivery arrives
+		d           delivery
+		wantStatus  int
+		wantOutcome string
+		wantCalls   int
+	}{
+		// Wacht queued (and signed) msg_1 at testNow; authsvc was down.
+		{6 * time.Hour, signed("msg_1", body), http.StatusOK, webhook.OutcomeHandled, 1},
+		// A second retry of it, a day later: answered from the table.
+		{30 * time.Hour, signed("msg_1", body), http.StatusOK, webhook.OutcomeDuplicate, 1},
+		// Past the retention it could no longer be recognised: refused.
+		{48*time.Hour + time.Second, signed("msg_1", body), http.StatusBadRequest, webhook.OutcomeStaleTimestamp, 1},
+		{0, future, http.StatusBadRequest, webhook.OutcomeStaleTimestamp, 1},
+	}
+	for i, s := range steps {
+		mu.Lock()
+		now = testNow.Add(s.after)
+		mu.Unlock()
+		w := serve(h, s.d)
+		if w.Code != s.wantStatus {
+			t.Fatalf("step %d: status %d, want %d", i, w.Code, s.wantStatus)
+		}
+		if got := obs.last().Outcome; got != s.wantOutcome {
+			t.Errorf("step %d: outcome %q, want %q", i, got, s.wantOutcome)
+		}
+		if got := len(inv.Calls()); got != s.wantCalls {
+			t.Errorf("step %d: %d invalidations, want %d", i, got, s.wantCalls)
+		}
+	}
+}
+
+// blockingInvalidator holds every call until release is closed.
+type blockingInvalidator struct {
+	recorder
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingInvalidator) InvalidateUser(ctx context.Context, userID string) error {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.recorder.InvalidateUser(ctx, userID)
+}
+
+// TestHandlerConcurrencyCap checks that deliveries past the cap are
+// answered 503 at once, before their body is read, and that the slots
+// come back.
+func TestHandlerConcurrencyCap(t *testing.T) {
+	t.Parallel()
+	const capacity = 4
+	inv := &blockingInvalidator{entered: make(chan struct{}, capacity), release: make(chan struct{})}
+	obs := &observations{}
+	h, err := webhook.NewHandler(webhook.Config{
+		Secret: testSecret, Invalidator: inv, Deduper: webhook.NewMemoryDeduper(0, 0), Observer: obs.observe,
+		MaxConcurrent: capacity, Now: func() time.Time { return testNow },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	codes := make(chan int, capacity)
+	for i := range capacity {
+		d := signed(fmt.Sprintf("msg_%d", i), envelope("user.updated", fmt.Sprintf(`{"entity_id":%d}`, i)))
+		wg.Go(func() { codes <- serve(h, d).Code })
+	}
+	for range capacity {
+		<-inv.entered
+	}
+	w := serve(h, signed("msg_over", envelope("user.updated", `{"entity_id":99}`)))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Errorf("delivery over the cap: status %d, Retry-After %q; want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
+	}
+	if got := obs.last().Outcome; got != webhook.OutcomeBusy {
+		t.Errorf("outcome %q, want %q", got, webhook.OutcomeBusy)
+	}
+	close(inv.release)
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != http.StatusOK {
+			t.Errorf("delivery within the cap: status %d, want 200", code)
+		}
+	}
+	if w := serve(h, signed("msg_after", envelope("user.updated", `{"entity_id":98}`))); w.Code != http.StatusOK {
+		t.Errorf("delivery after the others ended: status %d, want 200", w.Code)
 	}
 }
 

@@ -33,6 +33,9 @@ func NewPostgresDeduper(pool *pgxpool.Pool, retention time.Duration) *PostgresDe
 	return &PostgresDeduper{pool: pool, retention: retention}
 }
 
+// Retention implements [Retainer].
+func (d *PostgresDeduper) Retention() time.Duration { return d.retention }
+
 // Seen implements [Deduper].
 func (d *PostgresDeduper) Seen(ctx context.Context, id string) (bool, error) {
 	var seen bool

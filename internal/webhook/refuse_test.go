@@ -22,6 +22,8 @@ func TestHandlerRefuses(t *testing.T) {
 	dedupe := webhook.NewPostgresDeduper(pool, 0)
 	body := envelope("user.updated", `{"entity_id":42,"entity_type":"user","id":"42"}`)
 	otherKey := []byte("another key of thirty-two bytes!")
+	// Far more than any delivery of Wacht's, though under a MiB.
+	padded := envelope("user.updated", `{"entity_id":42,"pad":"`+strings.Repeat("x", 300<<10)+`"}`)
 	big := envelope("user.updated", `{"entity_id":42,"pad":"`+strings.Repeat("x", webhook.DefaultMaxBodyBytes)+`"}`)
 
 	tests := []struct {
@@ -91,7 +93,7 @@ func TestHandlerRefuses(t *testing.T) {
 			name: "stale_past",
 			d: func(id string) delivery {
 				d := signed(id, body)
-				d.timestamp = unix(testNow.Add(-6 * time.Minute))
+				d.timestamp = unix(testNow.Add(-webhook.DefaultRetention - time.Second))
 				d.signature = signature(testKey, id, d.timestamp, body)
 				return d
 			},
@@ -130,6 +132,11 @@ func TestHandlerRefuses(t *testing.T) {
 		{
 			name:       "too_large",
 			d:          func(id string) delivery { return signed(id, big) },
+			wantStatus: http.StatusRequestEntityTooLarge, wantOutcome: webhook.OutcomeTooLarge,
+		},
+		{
+			name:       "larger_than_wacht_sends",
+			d:          func(id string) delivery { return signed(id, padded) },
 			wantStatus: http.StatusRequestEntityTooLarge, wantOutcome: webhook.OutcomeTooLarge,
 		},
 		{

@@ -15,6 +15,7 @@ const (
 	OutcomeNoUserID         = "no_user_id"         // user event naming no user, 200
 	OutcomeMethodNotAllowed = "method_not_allowed" // 405
 	OutcomeNotConfigured    = "not_configured"     // no secret, 503
+	OutcomeBusy             = "busy"               // too many deliveries at once, 503
 	OutcomeMissingHeaders   = "missing_headers"    // 400
 	OutcomeTooLarge         = "too_large"          // 413
 	OutcomeReadFailed       = "read_failed"        // body could not be read, 400

@@ -24,8 +24,9 @@ var (
 	// message under the secret.
 	ErrBadSignature = errors.New("webhook: no valid signature")
 	// ErrStaleTimestamp: the signature is valid but webhook-timestamp is
-	// further from now than the tolerance, in the past or the future.
-	ErrStaleTimestamp = errors.New("webhook: timestamp outside the tolerance")
+	// older than the maximum age or further in the future than the
+	// tolerance.
+	ErrStaleTimestamp = errors.New("webhook: timestamp too old or in the future")
 	// ErrInvalidSecret: the signing secret is not "whsec_" followed by the
 	// standard base64 of at least 24 bytes.
 	ErrInvalidSecret = errors.New("webhook: signing secret must be whsec_ and the standard base64 of 24 bytes or more")
@@ -62,9 +63,10 @@ func DecodeSecret(secret string) ([]byte, error) {
 // asymmetric "v1a", are ignored. The signature is checked before the
 // timestamp, so that a forged message is always reported as
 // [ErrBadSignature]; an authentic one is then refused with
-// [ErrStaleTimestamp] when its timestamp is more than tolerance away from
-// now. Other errors are [ErrMissingHeaders] and [ErrInvalidTimestamp].
-func Verify(secret []byte, id, timestamp string, body []byte, signatures string, now time.Time, tolerance time.Duration) error {
+// [ErrStaleTimestamp] when its timestamp is more than maxAge before now
+// or more than future after it. Other errors are [ErrMissingHeaders] and
+// [ErrInvalidTimestamp].
+func Verify(secret []byte, id, timestamp string, body []byte, signatures string, now time.Time, maxAge, future time.Duration) error {
 	if id == "" || timestamp == "" || strings.TrimSpace(signatures) == "" {
 		return ErrMissingHeaders
 	}
@@ -79,9 +81,8 @@ func Verify(secret []byte, id, timestamp string, body []byte, signatures string,
 	if !signatureMatches(secret, id, timestamp, body, signatures) {
 		return ErrBadSignature
 	}
-	tol := int64(max(tolerance, 0) / time.Second)
 	nowUnix := now.Unix()
-	if ts < nowUnix-tol || ts > nowUnix+tol {
+	if ts < nowUnix-int64(max(maxAge, 0)/time.Second) || ts > nowUnix+int64(max(future, 0)/time.Second) {
 		return ErrStaleTimestamp
 	}
 	return nil
