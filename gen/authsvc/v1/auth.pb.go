@@ -966,6 +966,199 @@ func (x *VerifyAPIKeyResponse) GetRetryAfter() *durationpb.Duration {
 	return nil
 }
 
+// AuthenticateRequest is an incoming request to authenticate.
+type AuthenticateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// headers are the request's headers, names in lower case, "cookie"
+	// included. A header sent several times is joined with ", " ("; " for
+	// cookie).
+	Headers map[string]string `protobuf:"bytes,1,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// method is the request's HTTP method, used to check API-auth keys.
+	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	// path is the request's path, used to check API-auth keys.
+	Path string `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	// required_permissions must all be held by the session (in either
+	// list) or the key.
+	RequiredPermissions []string `protobuf:"bytes,4,rep,name=required_permissions,json=requiredPermissions,proto3" json:"required_permissions,omitempty"`
+	// check_revocation also checks that a session is still active.
+	CheckRevocation bool `protobuf:"varint,5,opt,name=check_revocation,json=checkRevocation,proto3" json:"check_revocation,omitempty"`
+	// client_address is the end user's IP address, forwarded to Wacht when
+	// a session cookie is exchanged. Empty means the first address of the
+	// x-forwarded-for header, if any.
+	ClientAddress string `protobuf:"bytes,6,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateRequest) Reset() {
+	*x = AuthenticateRequest{}
+	mi := &file_authsvc_v1_auth_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateRequest) ProtoMessage() {}
+
+func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authsvc_v1_auth_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
+func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
+	return file_authsvc_v1_auth_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AuthenticateRequest) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *AuthenticateRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *AuthenticateRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *AuthenticateRequest) GetRequiredPermissions() []string {
+	if x != nil {
+		return x.RequiredPermissions
+	}
+	return nil
+}
+
+func (x *AuthenticateRequest) GetCheckRevocation() bool {
+	if x != nil {
+		return x.CheckRevocation
+	}
+	return false
+}
+
+func (x *AuthenticateRequest) GetClientAddress() string {
+	if x != nil {
+		return x.ClientAddress
+	}
+	return ""
+}
+
+// AuthenticateResponse says which credential authenticated the request
+// and whose it is.
+type AuthenticateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// credential is the kind of credential that was accepted.
+	Credential Credential `protobuf:"varint,1,opt,name=credential,proto3,enum=authsvc.v1.Credential" json:"credential,omitempty"`
+	// identity is the verified session or the checked key.
+	//
+	// Types that are valid to be assigned to Identity:
+	//
+	//	*AuthenticateResponse_Session
+	//	*AuthenticateResponse_ApiKey
+	Identity      isAuthenticateResponse_Identity `protobuf_oneof:"identity"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateResponse) Reset() {
+	*x = AuthenticateResponse{}
+	mi := &file_authsvc_v1_auth_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateResponse) ProtoMessage() {}
+
+func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authsvc_v1_auth_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateResponse.ProtoReflect.Descriptor instead.
+func (*AuthenticateResponse) Descriptor() ([]byte, []int) {
+	return file_authsvc_v1_auth_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AuthenticateResponse) GetCredential() Credential {
+	if x != nil {
+		return x.Credential
+	}
+	return Credential_CREDENTIAL_UNSPECIFIED
+}
+
+func (x *AuthenticateResponse) GetIdentity() isAuthenticateResponse_Identity {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
+func (x *AuthenticateResponse) GetSession() *VerifySessionResponse {
+	if x != nil {
+		if x, ok := x.Identity.(*AuthenticateResponse_Session); ok {
+			return x.Session
+		}
+	}
+	return nil
+}
+
+func (x *AuthenticateResponse) GetApiKey() *VerifyAPIKeyResponse {
+	if x != nil {
+		if x, ok := x.Identity.(*AuthenticateResponse_ApiKey); ok {
+			return x.ApiKey
+		}
+	}
+	return nil
+}
+
+type isAuthenticateResponse_Identity interface {
+	isAuthenticateResponse_Identity()
+}
+
+type AuthenticateResponse_Session struct {
+	// session is set for the three session credentials.
+	Session *VerifySessionResponse `protobuf:"bytes,2,opt,name=session,proto3,oneof"`
+}
+
+type AuthenticateResponse_ApiKey struct {
+	// api_key is set for CREDENTIAL_API_KEY.
+	ApiKey *VerifyAPIKeyResponse `protobuf:"bytes,3,opt,name=api_key,json=apiKey,proto3,oneof"`
+}
+
+func (*AuthenticateResponse_Session) isAuthenticateResponse_Identity() {}
+
+func (*AuthenticateResponse_ApiKey) isAuthenticateResponse_Identity() {}
+
 var File_authsvc_v1_auth_proto protoreflect.FileDescriptor
 
 const file_authsvc_v1_auth_proto_rawDesc = "" +
@@ -1036,19 +1229,38 @@ const file_authsvc_v1_auth_proto_rawDesc = "" +
 	"\bkey_name\x18\n" +
 	" \x01(\tR\akeyName\x12:\n" +
 	"\vretry_after\x18\v \x01(\v2\x19.google.protobuf.DurationR\n" +
-	"retryAfter*\xbc\x01\n" +
+	"retryAfter\"\xca\x02\n" +
+	"\x13AuthenticateRequest\x12F\n" +
+	"\aheaders\x18\x01 \x03(\v2,.authsvc.v1.AuthenticateRequest.HeadersEntryR\aheaders\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x121\n" +
+	"\x14required_permissions\x18\x04 \x03(\tR\x13requiredPermissions\x12)\n" +
+	"\x10check_revocation\x18\x05 \x01(\bR\x0fcheckRevocation\x12%\n" +
+	"\x0eclient_address\x18\x06 \x01(\tR\rclientAddress\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd6\x01\n" +
+	"\x14AuthenticateResponse\x126\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\x0e2\x16.authsvc.v1.CredentialR\n" +
+	"credential\x12=\n" +
+	"\asession\x18\x02 \x01(\v2!.authsvc.v1.VerifySessionResponseH\x00R\asession\x12;\n" +
+	"\aapi_key\x18\x03 \x01(\v2 .authsvc.v1.VerifyAPIKeyResponseH\x00R\x06apiKeyB\n" +
+	"\n" +
+	"\bidentity*\xbc\x01\n" +
 	"\x13APIKeyRefusalReason\x12&\n" +
 	"\"API_KEY_REFUSAL_REASON_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"API_KEY_REFUSAL_REASON_INVALID_KEY\x10\x01\x12,\n" +
 	"(API_KEY_REFUSAL_REASON_PERMISSION_DENIED\x10\x02\x12'\n" +
-	"#API_KEY_REFUSAL_REASON_RATE_LIMITED\x10\x032\x97\x04\n" +
+	"#API_KEY_REFUSAL_REASON_RATE_LIMITED\x10\x032\xef\x04\n" +
 	"\vAuthService\x12Y\n" +
 	"\rVerifySession\x12 .authsvc.v1.VerifySessionRequest\x1a!.authsvc.v1.VerifySessionResponse\"\x03\x90\x02\x01\x12G\n" +
 	"\aGetUser\x12\x1a.authsvc.v1.GetUserRequest\x1a\x1b.authsvc.v1.GetUserResponse\"\x03\x90\x02\x01\x12Y\n" +
 	"\rBatchGetUsers\x12 .authsvc.v1.BatchGetUsersRequest\x1a!.authsvc.v1.BatchGetUsersResponse\"\x03\x90\x02\x01\x12V\n" +
 	"\fListSessions\x12\x1f.authsvc.v1.ListSessionsRequest\x1a .authsvc.v1.ListSessionsResponse\"\x03\x90\x02\x01\x12Y\n" +
 	"\rRevokeSession\x12 .authsvc.v1.RevokeSessionRequest\x1a!.authsvc.v1.RevokeSessionResponse\"\x03\x90\x02\x02\x12V\n" +
-	"\fVerifyAPIKey\x12\x1f.authsvc.v1.VerifyAPIKeyRequest\x1a .authsvc.v1.VerifyAPIKeyResponse\"\x03\x90\x02\x02B\x99\x01\n" +
+	"\fVerifyAPIKey\x12\x1f.authsvc.v1.VerifyAPIKeyRequest\x1a .authsvc.v1.VerifyAPIKeyResponse\"\x03\x90\x02\x02\x12V\n" +
+	"\fAuthenticate\x12\x1f.authsvc.v1.AuthenticateRequest\x1a .authsvc.v1.AuthenticateResponse\"\x03\x90\x02\x02B\x99\x01\n" +
 	"\x0ecom.authsvc.v1B\tAuthProtoP\x01Z3github.com/authsvc/authsvc/gen/authsvc/v1;authsvcv1\xa2\x02\x03AXX\xaa\x02\n" +
 	"Authsvc.V1\xca\x02\n" +
 	"Authsvc\\V1\xe2\x02\x16Authsvc\\V1\\GPBMetadata\xea\x02\vAuthsvc::V1b\x06proto3"
@@ -1066,7 +1278,7 @@ func file_authsvc_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_authsvc_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_authsvc_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_authsvc_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_authsvc_v1_auth_proto_goTypes = []any{
 	(APIKeyRefusalReason)(0),      // 0: authsvc.v1.APIKeyRefusalReason
 	(*VerifySessionRequest)(nil),  // 1: authsvc.v1.VerifySessionRequest
@@ -1081,40 +1293,50 @@ var file_authsvc_v1_auth_proto_goTypes = []any{
 	(*RevokeSessionResponse)(nil), // 10: authsvc.v1.RevokeSessionResponse
 	(*VerifyAPIKeyRequest)(nil),   // 11: authsvc.v1.VerifyAPIKeyRequest
 	(*VerifyAPIKeyResponse)(nil),  // 12: authsvc.v1.VerifyAPIKeyResponse
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 14: google.protobuf.Struct
-	(*User)(nil),                  // 15: authsvc.v1.User
-	(*Session)(nil),               // 16: authsvc.v1.Session
-	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
+	(*AuthenticateRequest)(nil),   // 13: authsvc.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil),  // 14: authsvc.v1.AuthenticateResponse
+	nil,                           // 15: authsvc.v1.AuthenticateRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 17: google.protobuf.Struct
+	(*User)(nil),                  // 18: authsvc.v1.User
+	(*Session)(nil),               // 19: authsvc.v1.Session
+	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
+	(Credential)(0),               // 21: authsvc.v1.Credential
 }
 var file_authsvc_v1_auth_proto_depIdxs = []int32{
-	13, // 0: authsvc.v1.VerifySessionResponse.issued_at:type_name -> google.protobuf.Timestamp
-	13, // 1: authsvc.v1.VerifySessionResponse.expires_at:type_name -> google.protobuf.Timestamp
-	14, // 2: authsvc.v1.VerifySessionResponse.metadata:type_name -> google.protobuf.Struct
-	15, // 3: authsvc.v1.VerifySessionResponse.user:type_name -> authsvc.v1.User
-	15, // 4: authsvc.v1.GetUserResponse.user:type_name -> authsvc.v1.User
-	15, // 5: authsvc.v1.BatchGetUsersResponse.users:type_name -> authsvc.v1.User
-	16, // 6: authsvc.v1.ListSessionsResponse.sessions:type_name -> authsvc.v1.Session
+	16, // 0: authsvc.v1.VerifySessionResponse.issued_at:type_name -> google.protobuf.Timestamp
+	16, // 1: authsvc.v1.VerifySessionResponse.expires_at:type_name -> google.protobuf.Timestamp
+	17, // 2: authsvc.v1.VerifySessionResponse.metadata:type_name -> google.protobuf.Struct
+	18, // 3: authsvc.v1.VerifySessionResponse.user:type_name -> authsvc.v1.User
+	18, // 4: authsvc.v1.GetUserResponse.user:type_name -> authsvc.v1.User
+	18, // 5: authsvc.v1.BatchGetUsersResponse.users:type_name -> authsvc.v1.User
+	19, // 6: authsvc.v1.ListSessionsResponse.sessions:type_name -> authsvc.v1.Session
 	0,  // 7: authsvc.v1.VerifyAPIKeyResponse.reason:type_name -> authsvc.v1.APIKeyRefusalReason
-	14, // 8: authsvc.v1.VerifyAPIKeyResponse.metadata:type_name -> google.protobuf.Struct
-	17, // 9: authsvc.v1.VerifyAPIKeyResponse.retry_after:type_name -> google.protobuf.Duration
-	1,  // 10: authsvc.v1.AuthService.VerifySession:input_type -> authsvc.v1.VerifySessionRequest
-	3,  // 11: authsvc.v1.AuthService.GetUser:input_type -> authsvc.v1.GetUserRequest
-	5,  // 12: authsvc.v1.AuthService.BatchGetUsers:input_type -> authsvc.v1.BatchGetUsersRequest
-	7,  // 13: authsvc.v1.AuthService.ListSessions:input_type -> authsvc.v1.ListSessionsRequest
-	9,  // 14: authsvc.v1.AuthService.RevokeSession:input_type -> authsvc.v1.RevokeSessionRequest
-	11, // 15: authsvc.v1.AuthService.VerifyAPIKey:input_type -> authsvc.v1.VerifyAPIKeyRequest
-	2,  // 16: authsvc.v1.AuthService.VerifySession:output_type -> authsvc.v1.VerifySessionResponse
-	4,  // 17: authsvc.v1.AuthService.GetUser:output_type -> authsvc.v1.GetUserResponse
-	6,  // 18: authsvc.v1.AuthService.BatchGetUsers:output_type -> authsvc.v1.BatchGetUsersResponse
-	8,  // 19: authsvc.v1.AuthService.ListSessions:output_type -> authsvc.v1.ListSessionsResponse
-	10, // 20: authsvc.v1.AuthService.RevokeSession:output_type -> authsvc.v1.RevokeSessionResponse
-	12, // 21: authsvc.v1.AuthService.VerifyAPIKey:output_type -> authsvc.v1.VerifyAPIKeyResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	17, // 8: authsvc.v1.VerifyAPIKeyResponse.metadata:type_name -> google.protobuf.Struct
+	20, // 9: authsvc.v1.VerifyAPIKeyResponse.retry_after:type_name -> google.protobuf.Duration
+	15, // 10: authsvc.v1.AuthenticateRequest.headers:type_name -> authsvc.v1.AuthenticateRequest.HeadersEntry
+	21, // 11: authsvc.v1.AuthenticateResponse.credential:type_name -> authsvc.v1.Credential
+	2,  // 12: authsvc.v1.AuthenticateResponse.session:type_name -> authsvc.v1.VerifySessionResponse
+	12, // 13: authsvc.v1.AuthenticateResponse.api_key:type_name -> authsvc.v1.VerifyAPIKeyResponse
+	1,  // 14: authsvc.v1.AuthService.VerifySession:input_type -> authsvc.v1.VerifySessionRequest
+	3,  // 15: authsvc.v1.AuthService.GetUser:input_type -> authsvc.v1.GetUserRequest
+	5,  // 16: authsvc.v1.AuthService.BatchGetUsers:input_type -> authsvc.v1.BatchGetUsersRequest
+	7,  // 17: authsvc.v1.AuthService.ListSessions:input_type -> authsvc.v1.ListSessionsRequest
+	9,  // 18: authsvc.v1.AuthService.RevokeSession:input_type -> authsvc.v1.RevokeSessionRequest
+	11, // 19: authsvc.v1.AuthService.VerifyAPIKey:input_type -> authsvc.v1.VerifyAPIKeyRequest
+	13, // 20: authsvc.v1.AuthService.Authenticate:input_type -> authsvc.v1.AuthenticateRequest
+	2,  // 21: authsvc.v1.AuthService.VerifySession:output_type -> authsvc.v1.VerifySessionResponse
+	4,  // 22: authsvc.v1.AuthService.GetUser:output_type -> authsvc.v1.GetUserResponse
+	6,  // 23: authsvc.v1.AuthService.BatchGetUsers:output_type -> authsvc.v1.BatchGetUsersResponse
+	8,  // 24: authsvc.v1.AuthService.ListSessions:output_type -> authsvc.v1.ListSessionsResponse
+	10, // 25: authsvc.v1.AuthService.RevokeSession:output_type -> authsvc.v1.RevokeSessionResponse
+	12, // 26: authsvc.v1.AuthService.VerifyAPIKey:output_type -> authsvc.v1.VerifyAPIKeyResponse
+	14, // 27: authsvc.v1.AuthService.Authenticate:output_type -> authsvc.v1.AuthenticateResponse
+	21, // [21:28] is the sub-list for method output_type
+	14, // [14:21] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_authsvc_v1_auth_proto_init() }
@@ -1127,13 +1349,17 @@ func file_authsvc_v1_auth_proto_init() {
 		(*RevokeSessionRequest_SessionId)(nil),
 		(*RevokeSessionRequest_SignInId)(nil),
 	}
+	file_authsvc_v1_auth_proto_msgTypes[13].OneofWrappers = []any{
+		(*AuthenticateResponse_Session)(nil),
+		(*AuthenticateResponse_ApiKey)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authsvc_v1_auth_proto_rawDesc), len(file_authsvc_v1_auth_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,69 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Credential is a kind of Wacht credential a request can carry.
+type Credential int32
+
+const (
+	// CREDENTIAL_UNSPECIFIED: none.
+	Credential_CREDENTIAL_UNSPECIFIED Credential = 0
+	// CREDENTIAL_SESSION_TOKEN: a session token in Authorization: Bearer.
+	Credential_CREDENTIAL_SESSION_TOKEN Credential = 1
+	// CREDENTIAL_SESSION_TOKEN_COOKIE: a session token in a configured
+	// cookie, such as the Next.js SDK's __auth_<scope>.
+	Credential_CREDENTIAL_SESSION_TOKEN_COOKIE Credential = 2
+	// CREDENTIAL_SESSION_COOKIE: Wacht's long-lived __session cookie (or a
+	// development session), exchanged at the Frontend API for a token.
+	Credential_CREDENTIAL_SESSION_COOKIE Credential = 3
+	// CREDENTIAL_API_KEY: a Wacht API-auth key, checked at the gateway.
+	Credential_CREDENTIAL_API_KEY Credential = 4
+)
+
+// Enum value maps for Credential.
+var (
+	Credential_name = map[int32]string{
+		0: "CREDENTIAL_UNSPECIFIED",
+		1: "CREDENTIAL_SESSION_TOKEN",
+		2: "CREDENTIAL_SESSION_TOKEN_COOKIE",
+		3: "CREDENTIAL_SESSION_COOKIE",
+		4: "CREDENTIAL_API_KEY",
+	}
+	Credential_value = map[string]int32{
+		"CREDENTIAL_UNSPECIFIED":          0,
+		"CREDENTIAL_SESSION_TOKEN":        1,
+		"CREDENTIAL_SESSION_TOKEN_COOKIE": 2,
+		"CREDENTIAL_SESSION_COOKIE":       3,
+		"CREDENTIAL_API_KEY":              4,
+	}
+)
+
+func (x Credential) Enum() *Credential {
+	p := new(Credential)
+	*p = x
+	return p
+}
+
+func (x Credential) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Credential) Descriptor() protoreflect.EnumDescriptor {
+	return file_authsvc_v1_types_proto_enumTypes[0].Descriptor()
+}
+
+func (Credential) Type() protoreflect.EnumType {
+	return &file_authsvc_v1_types_proto_enumTypes[0]
+}
+
+func (x Credential) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Credential.Descriptor instead.
+func (Credential) EnumDescriptor() ([]byte, []int) {
+	return file_authsvc_v1_types_proto_rawDescGZIP(), []int{0}
+}
+
 // TokenRefusalReason says why a session token was refused.
 type TokenRefusalReason int32
 
@@ -52,20 +115,37 @@ const (
 	// TOKEN_REFUSAL_REASON_REVOKED: check_revocation was asked for and the
 	// token's session is no longer an active session of its user.
 	TokenRefusalReason_TOKEN_REFUSAL_REASON_REVOKED TokenRefusalReason = 8
+	// TOKEN_REFUSAL_REASON_MISSING: the request carries no credential that
+	// is accepted here (Authenticate and Check only).
+	TokenRefusalReason_TOKEN_REFUSAL_REASON_MISSING TokenRefusalReason = 9
+	// TOKEN_REFUSAL_REASON_PERMISSION_DENIED: the credential is valid but
+	// lacks a required permission or may not reach the resource.
+	TokenRefusalReason_TOKEN_REFUSAL_REASON_PERMISSION_DENIED TokenRefusalReason = 10
+	// TOKEN_REFUSAL_REASON_RATE_LIMITED: the session cookie could not be
+	// exchanged within Wacht's limits, or the API-auth key is over its
+	// rate limit.
+	TokenRefusalReason_TOKEN_REFUSAL_REASON_RATE_LIMITED TokenRefusalReason = 11
+	// TOKEN_REFUSAL_REASON_INVALID_API_KEY: the API-auth key is unknown,
+	// revoked, expired or malformed.
+	TokenRefusalReason_TOKEN_REFUSAL_REASON_INVALID_API_KEY TokenRefusalReason = 12
 )
 
 // Enum value maps for TokenRefusalReason.
 var (
 	TokenRefusalReason_name = map[int32]string{
-		0: "TOKEN_REFUSAL_REASON_UNSPECIFIED",
-		1: "TOKEN_REFUSAL_REASON_MALFORMED",
-		2: "TOKEN_REFUSAL_REASON_EXPIRED",
-		3: "TOKEN_REFUSAL_REASON_NOT_YET_VALID",
-		4: "TOKEN_REFUSAL_REASON_BAD_SIGNATURE",
-		5: "TOKEN_REFUSAL_REASON_WRONG_ISSUER",
-		6: "TOKEN_REFUSAL_REASON_UNSUPPORTED_ALGORITHM",
-		7: "TOKEN_REFUSAL_REASON_UNKNOWN_KEY",
-		8: "TOKEN_REFUSAL_REASON_REVOKED",
+		0:  "TOKEN_REFUSAL_REASON_UNSPECIFIED",
+		1:  "TOKEN_REFUSAL_REASON_MALFORMED",
+		2:  "TOKEN_REFUSAL_REASON_EXPIRED",
+		3:  "TOKEN_REFUSAL_REASON_NOT_YET_VALID",
+		4:  "TOKEN_REFUSAL_REASON_BAD_SIGNATURE",
+		5:  "TOKEN_REFUSAL_REASON_WRONG_ISSUER",
+		6:  "TOKEN_REFUSAL_REASON_UNSUPPORTED_ALGORITHM",
+		7:  "TOKEN_REFUSAL_REASON_UNKNOWN_KEY",
+		8:  "TOKEN_REFUSAL_REASON_REVOKED",
+		9:  "TOKEN_REFUSAL_REASON_MISSING",
+		10: "TOKEN_REFUSAL_REASON_PERMISSION_DENIED",
+		11: "TOKEN_REFUSAL_REASON_RATE_LIMITED",
+		12: "TOKEN_REFUSAL_REASON_INVALID_API_KEY",
 	}
 	TokenRefusalReason_value = map[string]int32{
 		"TOKEN_REFUSAL_REASON_UNSPECIFIED":           0,
@@ -77,6 +157,10 @@ var (
 		"TOKEN_REFUSAL_REASON_UNSUPPORTED_ALGORITHM": 6,
 		"TOKEN_REFUSAL_REASON_UNKNOWN_KEY":           7,
 		"TOKEN_REFUSAL_REASON_REVOKED":               8,
+		"TOKEN_REFUSAL_REASON_MISSING":               9,
+		"TOKEN_REFUSAL_REASON_PERMISSION_DENIED":     10,
+		"TOKEN_REFUSAL_REASON_RATE_LIMITED":          11,
+		"TOKEN_REFUSAL_REASON_INVALID_API_KEY":       12,
 	}
 )
 
@@ -91,11 +175,11 @@ func (x TokenRefusalReason) String() string {
 }
 
 func (TokenRefusalReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_authsvc_v1_types_proto_enumTypes[0].Descriptor()
+	return file_authsvc_v1_types_proto_enumTypes[1].Descriptor()
 }
 
 func (TokenRefusalReason) Type() protoreflect.EnumType {
-	return &file_authsvc_v1_types_proto_enumTypes[0]
+	return &file_authsvc_v1_types_proto_enumTypes[1]
 }
 
 func (x TokenRefusalReason) Number() protoreflect.EnumNumber {
@@ -104,7 +188,7 @@ func (x TokenRefusalReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TokenRefusalReason.Descriptor instead.
 func (TokenRefusalReason) EnumDescriptor() ([]byte, []int) {
-	return file_authsvc_v1_types_proto_rawDescGZIP(), []int{0}
+	return file_authsvc_v1_types_proto_rawDescGZIP(), []int{1}
 }
 
 // User is a Wacht user as authsvc serves it: the profile from Wacht's
@@ -600,7 +684,10 @@ func (x *Session) GetCountryCode() string {
 type TokenRefusal struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// reason is why the token was refused.
-	Reason        TokenRefusalReason `protobuf:"varint,1,opt,name=reason,proto3,enum=authsvc.v1.TokenRefusalReason" json:"reason,omitempty"`
+	Reason TokenRefusalReason `protobuf:"varint,1,opt,name=reason,proto3,enum=authsvc.v1.TokenRefusalReason" json:"reason,omitempty"`
+	// credential is the kind of credential that was refused, set by
+	// Authenticate; unspecified when none was present.
+	Credential    Credential `protobuf:"varint,2,opt,name=credential,proto3,enum=authsvc.v1.Credential" json:"credential,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -640,6 +727,13 @@ func (x *TokenRefusal) GetReason() TokenRefusalReason {
 		return x.Reason
 	}
 	return TokenRefusalReason_TOKEN_REFUSAL_REASON_UNSPECIFIED
+}
+
+func (x *TokenRefusal) GetCredential() Credential {
+	if x != nil {
+		return x.Credential
+	}
+	return Credential_CREDENTIAL_UNSPECIFIED
 }
 
 var File_authsvc_v1_types_proto protoreflect.FileDescriptor
@@ -698,9 +792,19 @@ const file_authsvc_v1_types_proto_rawDesc = "" +
 	"\x04city\x18\v \x01(\tR\x04city\x12\x18\n" +
 	"\acountry\x18\f \x01(\tR\acountry\x12\x16\n" +
 	"\x06region\x18\r \x01(\tR\x06region\x12!\n" +
-	"\fcountry_code\x18\x0e \x01(\tR\vcountryCode\"F\n" +
+	"\fcountry_code\x18\x0e \x01(\tR\vcountryCode\"~\n" +
 	"\fTokenRefusal\x126\n" +
-	"\x06reason\x18\x01 \x01(\x0e2\x1e.authsvc.v1.TokenRefusalReasonR\x06reason*\xef\x02\n" +
+	"\x06reason\x18\x01 \x01(\x0e2\x1e.authsvc.v1.TokenRefusalReasonR\x06reason\x126\n" +
+	"\n" +
+	"credential\x18\x02 \x01(\x0e2\x16.authsvc.v1.CredentialR\n" +
+	"credential*\xa2\x01\n" +
+	"\n" +
+	"Credential\x12\x1a\n" +
+	"\x16CREDENTIAL_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18CREDENTIAL_SESSION_TOKEN\x10\x01\x12#\n" +
+	"\x1fCREDENTIAL_SESSION_TOKEN_COOKIE\x10\x02\x12\x1d\n" +
+	"\x19CREDENTIAL_SESSION_COOKIE\x10\x03\x12\x16\n" +
+	"\x12CREDENTIAL_API_KEY\x10\x04*\x8e\x04\n" +
 	"\x12TokenRefusalReason\x12$\n" +
 	" TOKEN_REFUSAL_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eTOKEN_REFUSAL_REASON_MALFORMED\x10\x01\x12 \n" +
@@ -710,7 +814,12 @@ const file_authsvc_v1_types_proto_rawDesc = "" +
 	"!TOKEN_REFUSAL_REASON_WRONG_ISSUER\x10\x05\x12.\n" +
 	"*TOKEN_REFUSAL_REASON_UNSUPPORTED_ALGORITHM\x10\x06\x12$\n" +
 	" TOKEN_REFUSAL_REASON_UNKNOWN_KEY\x10\a\x12 \n" +
-	"\x1cTOKEN_REFUSAL_REASON_REVOKED\x10\bB\x9a\x01\n" +
+	"\x1cTOKEN_REFUSAL_REASON_REVOKED\x10\b\x12 \n" +
+	"\x1cTOKEN_REFUSAL_REASON_MISSING\x10\t\x12*\n" +
+	"&TOKEN_REFUSAL_REASON_PERMISSION_DENIED\x10\n" +
+	"\x12%\n" +
+	"!TOKEN_REFUSAL_REASON_RATE_LIMITED\x10\v\x12(\n" +
+	"$TOKEN_REFUSAL_REASON_INVALID_API_KEY\x10\fB\x9a\x01\n" +
 	"\x0ecom.authsvc.v1B\n" +
 	"TypesProtoP\x01Z3github.com/authsvc/authsvc/gen/authsvc/v1;authsvcv1\xa2\x02\x03AXX\xaa\x02\n" +
 	"Authsvc.V1\xca\x02\n" +
@@ -728,35 +837,37 @@ func file_authsvc_v1_types_proto_rawDescGZIP() []byte {
 	return file_authsvc_v1_types_proto_rawDescData
 }
 
-var file_authsvc_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_authsvc_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_authsvc_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_authsvc_v1_types_proto_goTypes = []any{
-	(TokenRefusalReason)(0),       // 0: authsvc.v1.TokenRefusalReason
-	(*User)(nil),                  // 1: authsvc.v1.User
-	(*EmailAddress)(nil),          // 2: authsvc.v1.EmailAddress
-	(*PhoneNumber)(nil),           // 3: authsvc.v1.PhoneNumber
-	(*Session)(nil),               // 4: authsvc.v1.Session
-	(*TokenRefusal)(nil),          // 5: authsvc.v1.TokenRefusal
-	(*structpb.Struct)(nil),       // 6: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(Credential)(0),               // 0: authsvc.v1.Credential
+	(TokenRefusalReason)(0),       // 1: authsvc.v1.TokenRefusalReason
+	(*User)(nil),                  // 2: authsvc.v1.User
+	(*EmailAddress)(nil),          // 3: authsvc.v1.EmailAddress
+	(*PhoneNumber)(nil),           // 4: authsvc.v1.PhoneNumber
+	(*Session)(nil),               // 5: authsvc.v1.Session
+	(*TokenRefusal)(nil),          // 6: authsvc.v1.TokenRefusal
+	(*structpb.Struct)(nil),       // 7: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
 }
 var file_authsvc_v1_types_proto_depIdxs = []int32{
-	2,  // 0: authsvc.v1.User.email_addresses:type_name -> authsvc.v1.EmailAddress
-	3,  // 1: authsvc.v1.User.phone_numbers:type_name -> authsvc.v1.PhoneNumber
-	6,  // 2: authsvc.v1.User.public_metadata:type_name -> google.protobuf.Struct
-	6,  // 3: authsvc.v1.User.private_metadata:type_name -> google.protobuf.Struct
-	7,  // 4: authsvc.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	7,  // 5: authsvc.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	7,  // 6: authsvc.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	7,  // 7: authsvc.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
-	7,  // 8: authsvc.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	7,  // 9: authsvc.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
-	0,  // 10: authsvc.v1.TokenRefusal.reason:type_name -> authsvc.v1.TokenRefusalReason
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	3,  // 0: authsvc.v1.User.email_addresses:type_name -> authsvc.v1.EmailAddress
+	4,  // 1: authsvc.v1.User.phone_numbers:type_name -> authsvc.v1.PhoneNumber
+	7,  // 2: authsvc.v1.User.public_metadata:type_name -> google.protobuf.Struct
+	7,  // 3: authsvc.v1.User.private_metadata:type_name -> google.protobuf.Struct
+	8,  // 4: authsvc.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: authsvc.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	8,  // 6: authsvc.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 7: authsvc.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
+	8,  // 8: authsvc.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	8,  // 9: authsvc.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
+	1,  // 10: authsvc.v1.TokenRefusal.reason:type_name -> authsvc.v1.TokenRefusalReason
+	0,  // 11: authsvc.v1.TokenRefusal.credential:type_name -> authsvc.v1.Credential
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_authsvc_v1_types_proto_init() }
@@ -769,7 +880,7 @@ func file_authsvc_v1_types_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authsvc_v1_types_proto_rawDesc), len(file_authsvc_v1_types_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -50,6 +50,9 @@ const (
 	// AuthServiceVerifyAPIKeyProcedure is the fully-qualified name of the AuthService's VerifyAPIKey
 	// RPC.
 	AuthServiceVerifyAPIKeyProcedure = "/authsvc.v1.AuthService/VerifyAPIKey"
+	// AuthServiceAuthenticateProcedure is the fully-qualified name of the AuthService's Authenticate
+	// RPC.
+	AuthServiceAuthenticateProcedure = "/authsvc.v1.AuthService/Authenticate"
 )
 
 // AuthServiceClient is a client for the authsvc.v1.AuthService service.
@@ -77,6 +80,19 @@ type AuthServiceClient interface {
 	// answers are cached for a few seconds, keyed by a hash of the key. It
 	// is not callable with HTTP GET, so that keys never appear in URLs.
 	VerifyAPIKey(context.Context, *connect.Request[v1.VerifyAPIKeyRequest]) (*connect.Response[v1.VerifyAPIKeyResponse], error)
+	// Authenticate makes the decision Envoy's Check makes, for services not
+	// behind Envoy: it tries every Wacht credential the request's headers
+	// carry, in this order, and answers with the first that is present:
+	// Authorization: Bearer <session token>; a session token in one of the
+	// configured cookies; Wacht's __session cookie (or development session),
+	// exchanged at the Frontend API for a session token; a Wacht API-auth
+	// key (Authorization: Bearer <key> that is not a session token, or the
+	// configured API-key header), checked at Wacht's gateway. A refused or
+	// missing credential is Unauthenticated and a missing permission is
+	// PermissionDenied, each with a TokenRefusal detail naming the
+	// credential; a request over Wacht's exchange or key rate limits is
+	// ResourceExhausted with the same detail.
+	Authenticate(context.Context, *connect.Request[v1.AuthenticateRequest]) (*connect.Response[v1.AuthenticateResponse], error)
 }
 
 // NewAuthServiceClient constructs a client for the authsvc.v1.AuthService service. By default, it
@@ -132,6 +148,13 @@ func NewAuthServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
+		authenticate: connect.NewClient[v1.AuthenticateRequest, v1.AuthenticateResponse](
+			httpClient,
+			baseURL+AuthServiceAuthenticateProcedure,
+			connect.WithSchema(authServiceMethods.ByName("Authenticate")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -143,6 +166,7 @@ type authServiceClient struct {
 	listSessions  *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
 	revokeSession *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
 	verifyAPIKey  *connect.Client[v1.VerifyAPIKeyRequest, v1.VerifyAPIKeyResponse]
+	authenticate  *connect.Client[v1.AuthenticateRequest, v1.AuthenticateResponse]
 }
 
 // VerifySession calls authsvc.v1.AuthService.VerifySession.
@@ -175,6 +199,11 @@ func (c *authServiceClient) VerifyAPIKey(ctx context.Context, req *connect.Reque
 	return c.verifyAPIKey.CallUnary(ctx, req)
 }
 
+// Authenticate calls authsvc.v1.AuthService.Authenticate.
+func (c *authServiceClient) Authenticate(ctx context.Context, req *connect.Request[v1.AuthenticateRequest]) (*connect.Response[v1.AuthenticateResponse], error) {
+	return c.authenticate.CallUnary(ctx, req)
+}
+
 // AuthServiceHandler is an implementation of the authsvc.v1.AuthService service.
 type AuthServiceHandler interface {
 	// VerifySession verifies a Wacht session token without calling Wacht
@@ -200,6 +229,19 @@ type AuthServiceHandler interface {
 	// answers are cached for a few seconds, keyed by a hash of the key. It
 	// is not callable with HTTP GET, so that keys never appear in URLs.
 	VerifyAPIKey(context.Context, *connect.Request[v1.VerifyAPIKeyRequest]) (*connect.Response[v1.VerifyAPIKeyResponse], error)
+	// Authenticate makes the decision Envoy's Check makes, for services not
+	// behind Envoy: it tries every Wacht credential the request's headers
+	// carry, in this order, and answers with the first that is present:
+	// Authorization: Bearer <session token>; a session token in one of the
+	// configured cookies; Wacht's __session cookie (or development session),
+	// exchanged at the Frontend API for a session token; a Wacht API-auth
+	// key (Authorization: Bearer <key> that is not a session token, or the
+	// configured API-key header), checked at Wacht's gateway. A refused or
+	// missing credential is Unauthenticated and a missing permission is
+	// PermissionDenied, each with a TokenRefusal detail naming the
+	// credential; a request over Wacht's exchange or key rate limits is
+	// ResourceExhausted with the same detail.
+	Authenticate(context.Context, *connect.Request[v1.AuthenticateRequest]) (*connect.Response[v1.AuthenticateResponse], error)
 }
 
 // NewAuthServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -251,6 +293,13 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
+	authServiceAuthenticateHandler := connect.NewUnaryHandler(
+		AuthServiceAuthenticateProcedure,
+		svc.Authenticate,
+		connect.WithSchema(authServiceMethods.ByName("Authenticate")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/authsvc.v1.AuthService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthServiceVerifySessionProcedure:
@@ -265,6 +314,8 @@ func NewAuthServiceHandler(svc AuthServiceHandler, opts ...connect.HandlerOption
 			authServiceRevokeSessionHandler.ServeHTTP(w, r)
 		case AuthServiceVerifyAPIKeyProcedure:
 			authServiceVerifyAPIKeyHandler.ServeHTTP(w, r)
+		case AuthServiceAuthenticateProcedure:
+			authServiceAuthenticateHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -296,4 +347,8 @@ func (UnimplementedAuthServiceHandler) RevokeSession(context.Context, *connect.R
 
 func (UnimplementedAuthServiceHandler) VerifyAPIKey(context.Context, *connect.Request[v1.VerifyAPIKeyRequest]) (*connect.Response[v1.VerifyAPIKeyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authsvc.v1.AuthService.VerifyAPIKey is not implemented"))
+}
+
+func (UnimplementedAuthServiceHandler) Authenticate(context.Context, *connect.Request[v1.AuthenticateRequest]) (*connect.Response[v1.AuthenticateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("authsvc.v1.AuthService.Authenticate is not implemented"))
 }
