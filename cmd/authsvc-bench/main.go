@@ -19,6 +19,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == floorCommand {
+		if err := serveFloor(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "authsvc-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
@@ -53,6 +60,10 @@ type options struct {
 	memoryUsers     int
 	logLevel        string
 	keep            bool
+	scenario        string
+	cpuRequests     int
+	cpuReps         int
+	cpuInFlight     int
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -79,6 +90,11 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.memoryUsers, "memory-users", 100_000, "users loaded into one replica before its VmRSS is read; 0 skips")
 	fs.StringVar(&o.logLevel, "log-level", "info", "AUTHSVC_LOG_LEVEL of the replicas (info, as in production, logs failed RPCs; debug logs every RPC)")
 	fs.BoolVar(&o.keep, "keep-logs", false, "keep the replicas' logs in their temporary directory")
+	fs.StringVar(&o.scenario, "scenario", "all",
+		"all: every scenario against `authsvc serve` replicas; cpu: server CPU per request of VerifySession and Check beside a no-op net/http server")
+	fs.IntVar(&o.cpuRequests, "cpu-requests", 20_000, "calls in each measured run of the cpu scenario")
+	fs.IntVar(&o.cpuReps, "cpu-repetitions", 3, "repetitions of the cpu scenario; figures are their medians")
+	fs.IntVar(&o.cpuInFlight, "cpu-in-flight", 64, "calls in flight in the cpu scenario (HTTP/1.1: one connection each)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -100,6 +116,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return nil, errors.New("-concurrency, -conns, -coalesce-callers, -budget-rpm and -rounds must be positive")
 	case o.warmup < 0 || o.duration <= 0 || o.latencyDuration <= 0 || o.budgetDuration <= 0 || o.missLatency < 0:
 		return nil, errors.New("durations must be positive (-warmup may be 0)")
+	case o.scenario != "all" && o.scenario != "cpu":
+		return nil, errors.New("-scenario must be all or cpu")
+	case o.cpuRequests < 1000 || o.cpuReps < 1 || o.cpuInFlight < 1:
+		return nil, errors.New("-cpu-requests must be at least 1000, -cpu-repetitions and -cpu-in-flight positive")
 	case o.memoryUsers < 0 || o.postgresUsers < 100:
 		return nil, errors.New("-memory-users must not be negative, -postgres-users must be at least 100")
 	}
@@ -112,6 +132,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if o.scenario == "cpu" {
+		return runCPU(ctx, o, logger, stdout)
+	}
 	facts := readMachine(o.bin)
 	b, err := newBench(ctx, o, logger)
 	if err != nil {
