@@ -174,6 +174,9 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 			floors[tr] = append(floors[tr], fl)
 			c := newCaller(tr, rep.url)
 			for _, cs := range cases {
+				if !o.cpuOnly.MatchString(string(tr) + ": " + cs.name) {
+					continue
+				}
 				run := runs[tr]*2 + transportIndex(tr)
 				fig, err := measureCPU(ctx, c, rep.cmd.Process.Pid, cs.rpc, cs.want, n, o.cpuInFlight,
 					func(i int) string { return cs.token(run, i) })
@@ -196,6 +199,9 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 	for _, tr := range transports {
 		for _, cs := range cases {
 			key := string(tr) + "\x00" + cs.name
+			if len(figs[key]) == 0 {
+				continue
+			}
 			rows = append(rows, cpuRow{
 				name: cs.name, transport: tr,
 				cpu:   medianFigure(figs[key]).perRequest,

@@ -51,15 +51,25 @@ func writeCPUReport(w io.Writer, o *options, m machine, rows []cpuRow, sig time.
 		fresh := get("VerifySession, each token new")
 		forged := get("VerifySession, 10,000 forged")
 		forgedFresh := get("VerifySession, each forged")
-		fmt.Fprintf(&b, "- %s: known token %.2f× floor (≤ %.1f): %s\n", tr, known.ratio, maxKnownRatio, verdict(known.ratio <= maxKnownRatio))
-		cv := float64(check.cpu) / float64(known.cpu)
-		fmt.Fprintf(&b, "- %s: Check ÷ VerifySession %.2f (≤ %.2f): %s\n", tr, cv, maxCheckOverVerify, verdict(cv <= maxCheckOverVerify))
-		budget := fresh.floor + sig + newTokenAllowance
-		fmt.Fprintf(&b, "- %s: new token %s ≤ floor + signature + 20 µs = %s: %s\n", tr, us(fresh.cpu), us(budget), verdict(sig > 0 && fresh.cpu <= budget))
-		fk := float64(forged.cpu) / float64(known.cpu)
-		fmt.Fprintf(&b, "- %s: 10,000 forged cycled ÷ known token %.2f (≤ %.1f): %s\n", tr, fk, maxForgedOverKnown, verdict(fk <= maxForgedOverKnown))
-		ff := float64(forgedFresh.cpu) / float64(fresh.cpu)
-		fmt.Fprintf(&b, "- %s: new forged token ÷ new valid token %.2f (≤ 1): %s\n", tr, ff, verdict(ff <= 1))
+		if known.cpu > 0 {
+			fmt.Fprintf(&b, "- %s: known token %.2f× floor (≤ %.1f): %s\n", tr, known.ratio, maxKnownRatio, verdict(known.ratio <= maxKnownRatio))
+		}
+		if known.cpu > 0 && check.cpu > 0 {
+			cv := float64(check.cpu) / float64(known.cpu)
+			fmt.Fprintf(&b, "- %s: Check ÷ VerifySession %.2f (≤ %.2f): %s\n", tr, cv, maxCheckOverVerify, verdict(cv <= maxCheckOverVerify))
+		}
+		if fresh.cpu > 0 {
+			budget := fresh.floor + sig + newTokenAllowance
+			fmt.Fprintf(&b, "- %s: new token %s ≤ floor + signature + 20 µs = %s: %s\n", tr, us(fresh.cpu), us(budget), verdict(sig > 0 && fresh.cpu <= budget))
+		}
+		if known.cpu > 0 && forged.cpu > 0 {
+			fk := float64(forged.cpu) / float64(known.cpu)
+			fmt.Fprintf(&b, "- %s: 10,000 forged cycled ÷ known token %.2f (≤ %.1f): %s\n", tr, fk, maxForgedOverKnown, verdict(fk <= maxForgedOverKnown))
+		}
+		if fresh.cpu > 0 && forgedFresh.cpu > 0 {
+			ff := float64(forgedFresh.cpu) / float64(fresh.cpu)
+			fmt.Fprintf(&b, "- %s: new forged token ÷ new valid token %.2f (≤ 1): %s\n", tr, ff, verdict(ff <= 1))
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 	"time"
 )
@@ -64,6 +65,7 @@ type options struct {
 	cpuRequests     int
 	cpuReps         int
 	cpuInFlight     int
+	cpuOnly         *regexp.Regexp
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -95,9 +97,15 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.cpuRequests, "cpu-requests", 20_000, "calls in each measured run of the cpu scenario")
 	fs.IntVar(&o.cpuReps, "cpu-repetitions", 3, "repetitions of the cpu scenario; figures are their medians")
 	fs.IntVar(&o.cpuInFlight, "cpu-in-flight", 64, "calls in flight in the cpu scenario (HTTP/1.1: one connection each)")
+	cpuOnly := fs.String("cpu-only", "", "a regular expression: run only the cpu cases whose \"<transport>: <case>\" it matches (to profile one)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	re, err := regexp.Compile(*cpuOnly)
+	if err != nil {
+		return nil, fmt.Errorf("-cpu-only: %w", err)
+	}
+	o.cpuOnly = re
 	if o.databaseURL == "" {
 		o.databaseURL = getenv("TEST_DATABASE_URL")
 	}
