@@ -192,6 +192,7 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 					continue
 				}
 				run := runs[tr]*2 + transportIndex(tr)
+				logger.Info("measuring", "repetition", r+1, "transport", tr, "case", cs.name)
 				fig, err := measureCPU(ctx, c, rep.cmd.Process.Pid, cs.rpc, cs.want, n, o.cpuInFlight,
 					func(i int) string { return cs.token(run, i) })
 				if err != nil {
