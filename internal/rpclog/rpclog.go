@@ -19,7 +19,16 @@ type Attrs func(ctx context.Context) []slog.Attr
 // ends: at debug level when it succeeds (metrics count those), at info
 // level when it fails on the caller's account, at warn level when a
 // dependency is unavailable, and at error level for server-side failures.
+//
+// Failures on the caller's account (refused tokens above all) are logged
+// with a limit, since anyone can send them by the thousand: the first
+// [DefaultBurst] of every [DefaultWindow], then one summary line with
+// their counts by procedure and code. Metrics count every one.
 func NewInterceptor(logger *slog.Logger, extra ...Attrs) connect.UnaryInterceptorFunc {
+	return newInterceptor(logger, newRefusalLimiter(logger, DefaultBurst, DefaultWindow), extra)
+}
+
+func newInterceptor(logger *slog.Logger, limit *refusalLimiter, extra []Attrs) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			start := time.Now()
@@ -38,6 +47,9 @@ func NewInterceptor(logger *slog.Logger, extra ...Attrs) connect.UnaryIntercepto
 				}
 			}
 			if !logger.Enabled(ctx, level) {
+				return res, err
+			}
+			if level == slog.LevelInfo && !limit.allow(req.Spec().Procedure, code) {
 				return res, err
 			}
 			attrs := []slog.Attr{
