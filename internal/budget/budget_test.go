@@ -12,7 +12,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/authsvc/authsvc/internal/pgtest"
+	"github.com/authsvc/authsvc/internal/wachtclient"
 )
+
+// The Wacht client admits its requests through a Budget.
+var _ wachtclient.Limiter = (*Budget)(nil)
 
 // deployment builds n replicas' budgets over one ledger: Postgres when
 // shared, one process's memory otherwise (then n must be 1).

@@ -54,12 +54,16 @@ type Config struct {
 	UserAgent string
 	// Version names the authsvc build in the default UserAgent; default "dev".
 	Version string
-	// RequestsPerMinute is the budget of Backend API requests for the whole
-	// process, retries included; default 1000, Wacht's per-deployment
-	// budget. Calls to /health, the Gateway and the Frontend API are not
-	// counted by Wacht against it and do not consume it.
+	// Limiter admits every Backend API request, retries included. Calls
+	// to /health, the Gateway and the Frontend API are not counted by
+	// Wacht against its budget and are not admitted. Nil means a token
+	// bucket for this process alone, of RequestsPerMinute and Burst.
+	Limiter Limiter `json:"-"`
+	// RequestsPerMinute is the budget of the token bucket used without a
+	// Limiter; default 1000, Wacht's per-deployment budget.
 	RequestsPerMinute int
-	// Burst is how many requests may go out at once before the steady rate
+	// Burst is how many requests the token bucket used without a Limiter
+	// lets go out at once before the steady rate
 	// applies; default RequestsPerMinute/20 (at least 1). The steady rate is
 	// lowered by Burst so that no minute sees more than RequestsPerMinute.
 	Burst int
@@ -100,7 +104,7 @@ type Client struct {
 	apiKey     func() string
 	hc         *http.Client
 	userAgent  string
-	limiter    *rate.Limiter
+	limiter    Limiter
 	maxRetries int
 	baseDelay  time.Duration
 	maxDelay   time.Duration
@@ -138,6 +142,10 @@ func New(cfg Config) (*Client, error) {
 	perSecond := float64(rpm-burst) / 60
 	if rpm == burst {
 		perSecond = float64(rpm) / 60
+	}
+	var limiter Limiter = localLimiter{lim: rate.NewLimiter(rate.Limit(perSecond), burst)}
+	if cfg.Limiter != nil {
+		limiter = cfg.Limiter
 	}
 	maxRetries := cmp.Or(cfg.MaxRetries, DefaultMaxRetries)
 	if maxRetries < 0 {
@@ -179,7 +187,7 @@ func New(cfg Config) (*Client, error) {
 		apiKey:      apiKey,
 		hc:          hc,
 		userAgent:   ua,
-		limiter:     rate.NewLimiter(rate.Limit(perSecond), burst),
+		limiter:     limiter,
 		maxRetries:  maxRetries,
 		baseDelay:   baseDelay,
 		maxDelay:    maxDelay,

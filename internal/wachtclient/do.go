@@ -111,8 +111,10 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body [
 	if err := ctx.Err(); err != nil {
 		return nil, true, context.Cause(ctx)
 	}
+	done := func(int, time.Duration) {}
 	if r.target == backendAPI {
-		if err := c.limiter.Wait(ctx); err != nil {
+		d, err := c.limiter.Admit(ctx)
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil, true, context.Cause(ctx)
 			}
@@ -120,9 +122,11 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body [
 			c.observe(r, 0, 0, err)
 			return nil, true, err
 		}
+		done = d
 	}
 	req, err := c.newRequest(ctx, r, payload)
 	if err != nil {
+		done(-1, 0)
 		return nil, false, err
 	}
 	var gotConn atomic.Bool
@@ -132,10 +136,23 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body [
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		err = &transportError{err: err, sent: gotConn.Load()}
-		c.observe(r, 0, time.Since(start), err)
+		took, sent := time.Since(start), gotConn.Load()
+		if sent {
+			done(0, took)
+		} else {
+			done(-1, took)
+		}
+		if ctx.Err() != nil {
+			// The caller's context ended, not Wacht: the request is
+			// abandoned, which says nothing about Wacht.
+			err = &abandonedError{err: context.Cause(ctx), took: took, sent: sent}
+		} else {
+			err = &transportError{err: err, sent: sent}
+		}
+		c.observe(r, 0, took, err)
 		return nil, false, c.failed(r, err)
 	}
+	done(resp.StatusCode, time.Since(start))
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Only the message matters: read a bounded prefix of the body.
@@ -179,9 +196,13 @@ func (c *Client) failed(r request, err error) error {
 	if r.idempotent {
 		return err
 	}
-	var te *transportError
+	var (
+		te *transportError
+		ae *abandonedError
+	)
 	if apiErr, ok := AsAPIError(err); ok && apiErr.StatusCode >= 500 ||
 		errors.As(err, &te) && te.sent ||
+		errors.As(err, &ae) && ae.sent ||
 		errors.Is(err, ErrInvalidResponse) {
 		return &outcomeUnknownError{err: err}
 	}

@@ -125,6 +125,22 @@ func (e *transportError) Is(target error) bool {
 	return target == ErrUnavailable && !errors.Is(e.err, context.Canceled)
 }
 
+// abandonedError is a request given up because its context ended while
+// it was in flight. It wraps the context's cause and, unlike a
+// transportError, never matches ErrUnavailable: Wacht was not at fault.
+type abandonedError struct {
+	err  error
+	took time.Duration
+	// sent reports whether the request may have reached Wacht.
+	sent bool
+}
+
+func (e *abandonedError) Error() string {
+	return fmt.Sprintf("wacht request abandoned after %s: %v", e.took.Round(time.Millisecond), e.err)
+}
+
+func (e *abandonedError) Unwrap() error { return e.err }
+
 // outcomeUnknownError wraps the failure of a state-changing call that may
 // have reached Wacht.
 type outcomeUnknownError struct{ err error }

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // maxAdmitted is how many requests a budget of rpm with burst may admit in
@@ -141,5 +145,106 @@ func TestBudgetConfigValidation(t *testing.T) {
 		if (err != nil) != tc.wantErr {
 			t.Errorf("%s: New error = %v, want error %t", tc.name, err, tc.wantErr)
 		}
+	}
+}
+
+// recordingLimiter admits or refuses every request and records what each
+// admitted request reported.
+type recordingLimiter struct {
+	refuse error
+	mu     sync.Mutex
+	admits int
+	status []int
+}
+
+func (l *recordingLimiter) Admit(context.Context) (func(int, time.Duration), error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.refuse != nil {
+		return nil, l.refuse
+	}
+	l.admits++
+	return func(status int, _ time.Duration) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.status = append(l.status, status)
+	}, nil
+}
+
+func TestLimiterSeesEveryAttemptAndItsOutcome(t *testing.T) {
+	t.Parallel()
+	t.Run("answers", func(t *testing.T) {
+		t.Parallel()
+		var n atomic.Int64
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1) == 1 {
+				w.WriteHeader(http.StatusTooManyRequests)
+				w.Write([]byte(`{"errors":[{"message":"Rate limit exceeded. Retry after 60 seconds","code":429}]}`))
+				return
+			}
+			replyJSON(http.StatusOK, fixture(t, "user_details.json")).ServeHTTP(w, r)
+		})
+		lim := &recordingLimiter{}
+		c, _ := newTestClient(t, h, func(cfg *Config) { cfg.Limiter = lim })
+		if _, err := c.GetUser(t.Context(), "1"); err != nil {
+			t.Fatalf("GetUser: %v", err)
+		}
+		if diff := cmp.Diff([]int{429, 200}, lim.status); diff != "" || lim.admits != 2 {
+			t.Errorf("admits = %d, outcomes (-want +got):\n%s", lim.admits, diff)
+		}
+	})
+	t.Run("not_sent", func(t *testing.T) {
+		t.Parallel()
+		lim := &recordingLimiter{}
+		c, srv := newTestClient(t, http.NotFoundHandler(), func(cfg *Config) {
+			cfg.Limiter = lim
+			cfg.MaxRetries = -1
+		})
+		srv.Close() // nothing listens: the request never leaves
+		if _, err := c.GetUser(t.Context(), "1"); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("GetUser error = %v, want ErrUnavailable", err)
+		}
+		if diff := cmp.Diff([]int{-1}, lim.status); diff != "" {
+			t.Errorf("outcomes (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		t.Parallel()
+		h, hits := counting(replyJSON(http.StatusOK, fixture(t, "user_details.json")))
+		lim := &recordingLimiter{refuse: errors.New("no budget")}
+		c, _ := newTestClient(t, h, func(cfg *Config) { cfg.Limiter = lim })
+		_, err := c.GetUser(t.Context(), "1")
+		if !errors.Is(err, ErrRateLimited) || !IsTransient(err) || errors.Is(err, ErrUnavailable) {
+			t.Errorf("GetUser error = %v, want a transient ErrRateLimited", err)
+		}
+		if n := hits.Load(); n != 0 {
+			t.Errorf("server saw %d requests, want none", n)
+		}
+	})
+}
+
+func TestAbandonedCallIsNotReportedUnavailable(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	lim := &recordingLimiter{}
+	c, _ := newTestClient(t, h, func(cfg *Config) { cfg.Limiter = lim })
+	defer close(release)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.GetUser(ctx, "1")
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnavailable) {
+		t.Errorf("GetUser error = %v, want the context's deadline and not ErrUnavailable", err)
+	}
+	if strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("GetUser error %q calls Wacht unreachable", err)
+	}
+	if diff := cmp.Diff([]int{0}, lim.status); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
 	}
 }
