@@ -74,7 +74,7 @@ func New(cfg Config) (*Authenticator, error) {
 		open:      cfg.Open,
 		policy:    policy,
 		logger:    logger,
-		anonymous: &Caller{Name: AnonymousName, Roles: normalizeRoles(true), Method: MethodOpen},
+		anonymous: &Caller{Name: AnonymousName, Roles: normalizeRoles(RoleAdmin), Method: MethodOpen},
 	}
 	if !cfg.Open {
 		reg, err := Load(cfg.Path)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -57,10 +58,16 @@ type fileJSON struct {
 }
 
 type entryJSON struct {
-	Name        string    `json:"name"`
-	TokenSHA256 *string   `json:"token_sha256"`
-	Cert        *certJSON `json:"cert"`
-	Roles       []string  `json:"roles"`
+	Name        string      `json:"name"`
+	TokenSHA256 *string     `json:"token_sha256"`
+	Cert        *certJSON   `json:"cert"`
+	Roles       []string    `json:"roles"`
+	Limits      *limitsJSON `json:"limits"`
+}
+
+type limitsJSON struct {
+	WachtCallsPerMinute *int `json:"wacht_calls_per_minute"`
+	ConcurrentLoads     *int `json:"concurrent_loads"`
 }
 
 type certJSON struct {
@@ -185,20 +192,27 @@ func parseEntry(i int, raw json.RawMessage) (*entry, error) {
 		return nil, fail("", errors.New("needs token_sha256, cert or both"))
 	}
 	if len(ej.Roles) == 0 {
-		return nil, fail("roles", errors.New("needs at least one of reader, admin"))
+		return nil, fail("roles", fmt.Errorf("needs at least one of %s", roleList()))
 	}
-	seen := make(map[Role]bool, len(ej.Roles))
+	held := make([]Role, 0, len(ej.Roles))
 	for _, r := range ej.Roles {
 		role := Role(r)
-		if role != RoleReader && role != RoleAdmin {
-			return nil, fail("roles", fmt.Errorf("unknown role %q (want reader or admin)", short(r)))
+		if !knownRole(role) {
+			return nil, fail("roles", fmt.Errorf("unknown role %q (want %s)", short(r), roleList()))
 		}
-		if seen[role] {
+		if slices.Contains(held, role) {
 			return nil, fail("roles", fmt.Errorf("role %q listed twice", r))
 		}
-		seen[role] = true
+		held = append(held, role)
 	}
-	e.roles = normalizeRoles(seen[RoleAdmin])
+	e.roles = normalizeRoles(held...)
+	if ej.Limits != nil {
+		l, field, err := parseLimits(*ej.Limits)
+		if err != nil {
+			return nil, fail(field, err)
+		}
+		e.limits = &l
+	}
 	return e, nil
 }
 
@@ -253,6 +267,43 @@ func parseCert(c certJSON) (certIdentity, string, error) {
 		id.uriSAN = u.String()
 	}
 	return id, "", nil
+}
+
+// roleList names the roles for error messages: "reader, revoker or admin".
+func roleList() string {
+	names := make([]string, 0, len(roleTable))
+	for _, r := range Roles() {
+		names = append(names, string(r))
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// Bounds of a caller's limits: above them a limit limits nothing, since
+// the whole deployment may make 1000 Wacht calls a minute.
+const (
+	maxCallsPerMinute  = 100_000
+	maxConcurrentLoads = 1_000
+)
+
+// parseLimits checks a caller's limits; a limit left out takes the
+// default of [Limits].
+func parseLimits(l limitsJSON) (Limits, string, error) {
+	var out Limits
+	if l.WachtCallsPerMinute != nil {
+		n := *l.WachtCallsPerMinute
+		if n < 1 || n > maxCallsPerMinute {
+			return out, "limits.wacht_calls_per_minute", fmt.Errorf("want 1 to %d, got %d", maxCallsPerMinute, n)
+		}
+		out.WachtCallsPerMinute = n
+	}
+	if l.ConcurrentLoads != nil {
+		n := *l.ConcurrentLoads
+		if n < 1 || n > maxConcurrentLoads {
+			return out, "limits.concurrent_loads", fmt.Errorf("want 1 to %d, got %d", maxConcurrentLoads, n)
+		}
+		out.ConcurrentLoads = n
+	}
+	return out, "", nil
 }
 
 // short keeps error messages short when echoing a value from the file.

@@ -14,12 +14,15 @@ import (
 const (
 	hashA = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1"
 	hashB = "B0B1C2D3E4F5A6B7C8D9E0F1A2B3C4D5E6F7A8B9C0D1E2F3A4B5C6D7E8F9A0B1"
+	hashC = "c0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1"
+	hashD = "d0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1"
 )
 
 // summary is what a test can see of a parsed entry.
 type summary struct {
 	Name     string
 	Roles    []Role
+	Limits   *Limits
 	HasToken bool
 	Cert     certIdentity
 }
@@ -27,7 +30,7 @@ type summary struct {
 func summarize(r *Registry) []summary {
 	var out []summary
 	add := func(e *entry) {
-		s := summary{Name: e.name, Roles: e.roles, HasToken: e.hasToken}
+		s := summary{Name: e.name, Roles: e.roles, Limits: e.limits, HasToken: e.hasToken}
 		if e.cert != nil {
 			s.Cert = *e.cert
 		}
@@ -47,22 +50,26 @@ func TestParseFile(t *testing.T) {
 	r, err := ParseFile([]byte(`{"callers": [
 		{"name": "orders", "token_sha256": "` + hashA + `", "roles": ["reader"]},
 		{"name": "ops.team_2", "token_sha256": "` + hashB + `", "roles": ["admin"]},
-		{"name": "envoy", "cert": {"common_name": "envoy.mesh", "uri_san": "spiffe://cluster.local/ns/gw/sa/envoy", "dns_san": "Envoy.GW.svc"}, "roles": ["reader", "admin"]}
+		{"name": "envoy", "cert": {"common_name": "envoy.mesh", "uri_san": "spiffe://cluster.local/ns/gw/sa/envoy", "dns_san": "Envoy.GW.svc"}, "roles": ["reader", "admin"]},
+		{"name": "signout", "token_sha256": "` + hashC + `", "roles": ["revoker"], "limits": {"wacht_calls_per_minute": 30}},
+		{"name": "reports", "token_sha256": "` + hashD + `", "roles": ["reader"], "limits": {"wacht_calls_per_minute": 600, "concurrent_loads": 2}}
 	]}`))
 	if err != nil {
 		t.Fatalf("ParseFile: %v", err)
 	}
 	want := []summary{
-		{Name: "envoy", Roles: []Role{RoleReader, RoleAdmin}, Cert: certIdentity{commonName: "envoy.mesh", uriSAN: "spiffe://cluster.local/ns/gw/sa/envoy", dnsSAN: "envoy.gw.svc"}},
-		{Name: "ops.team_2", Roles: []Role{RoleReader, RoleAdmin}, HasToken: true},
+		{Name: "envoy", Roles: []Role{RoleReader, RoleRevoker, RoleAdmin}, Cert: certIdentity{commonName: "envoy.mesh", uriSAN: "spiffe://cluster.local/ns/gw/sa/envoy", dnsSAN: "envoy.gw.svc"}},
+		{Name: "ops.team_2", Roles: []Role{RoleReader, RoleRevoker, RoleAdmin}, HasToken: true},
 		{Name: "orders", Roles: []Role{RoleReader}, HasToken: true},
+		{Name: "reports", Roles: []Role{RoleReader}, Limits: &Limits{WachtCallsPerMinute: 600, ConcurrentLoads: 2}, HasToken: true},
+		{Name: "signout", Roles: []Role{RoleReader, RoleRevoker}, Limits: &Limits{WachtCallsPerMinute: 30}, HasToken: true},
 	}
 	got := summarize(r)
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(certIdentity{}), sortSummaries); diff != "" {
 		t.Errorf("ParseFile (-want +got):\n%s", diff)
 	}
-	if r.Len() != 3 {
-		t.Errorf("Len() = %d, want 3", r.Len())
+	if r.Len() != 5 {
+		t.Errorf("Len() = %d, want 5", r.Len())
 	}
 }
 
@@ -105,6 +112,10 @@ func TestParseFileErrors(t *testing.T) {
 		{"duplicate role", entry(`{"name": "x", "token_sha256": "` + hashA + `", "roles": ["reader", "reader"]}`), where{Index: 0, Name: "x", Field: "roles"}, "twice"},
 		{"no roles", entry(`{"name": "x", "token_sha256": "` + hashA + `"}`), where{Index: 0, Name: "x", Field: "roles"}, "at least one"},
 		{"empty roles", entry(`{"name": "x", "token_sha256": "` + hashA + `", "roles": []}`), where{Index: 0, Name: "x", Field: "roles"}, "at least one"},
+		{"limits zero", entry(`{"name": "x", "token_sha256": "` + hashA + `", "roles": ["reader"], "limits": {"wacht_calls_per_minute": 0}}`), where{Index: 0, Name: "x", Field: "limits.wacht_calls_per_minute"}, "want 1 to"},
+		{"limits negative", entry(`{"name": "x", "token_sha256": "` + hashA + `", "roles": ["reader"], "limits": {"concurrent_loads": -1}}`), where{Index: 0, Name: "x", Field: "limits.concurrent_loads"}, "want 1 to"},
+		{"limits unknown field", entry(`{"name": "x", "token_sha256": "` + hashA + `", "roles": ["reader"], "limits": {"calls_per_minute": 5}}`), where{Index: 0, Name: "x"}, `unknown field "calls_per_minute"`},
+		{"limits not a number", entry(`{"name": "x", "token_sha256": "` + hashA + `", "roles": ["reader"], "limits": {"concurrent_loads": "4"}}`), where{Index: 0, Name: "x"}, "cannot unmarshal string"},
 		{"no credential", entry(ok + `, {"name": "x", "roles": ["reader"]}`), where{Index: 1, Name: "x"}, "needs token_sha256, cert or both"},
 		{"empty cert", entry(`{"name": "x", "cert": {}, "roles": ["reader"]}`), where{Index: 0, Name: "x", Field: "cert"}, "common_name"},
 		{"unknown cert field", entry(`{"name": "x", "cert": {"cn": "a"}, "roles": ["reader"]}`), where{Index: 0, Name: "x"}, `unknown field "cn"`},

@@ -35,6 +35,7 @@ import (
 const (
 	procGetUser  = "/authsvc.v1.AuthService/GetUser"
 	procRotate   = "/authsvc.v1.AdminService/RotateAPIKey"
+	procRevoke   = "/authsvc.v1.AuthService/RevokeSession"
 	procCheck    = "/envoy.service.auth.v3.Authorization/Check"
 	procUnknown  = "/authsvc.v2.Nowhere/Get"
 	healthedName = "authsvc.v1.AuthService"
@@ -45,6 +46,7 @@ const (
 const (
 	readerToken = "rdr_7Kq2mXv9LpW4sT1nB8cZ3yH6"
 	adminToken  = "adm_Q5wE8rT2yU7iO4pA1sD6fG9h"
+	revokeToken = "rvk_P4oI7uY0tR3eW6qA9sD2fG5h"
 	boundToken  = "bnd_Z3xC6vB9nM2qW5eR8tY1uI4o"
 	wrongToken  = "bad_J7kL0zX3cV6bN9mQ2wE5rT8y"
 )
@@ -62,6 +64,7 @@ func baseCallers() []fileEntry {
 	return []fileEntry{
 		{Name: "orders", TokenSHA256: callers.HashToken(readerToken), Roles: []string{"reader"}},
 		{Name: "ops", TokenSHA256: callers.HashToken(adminToken), Roles: []string{"admin"}},
+		{Name: "signout", TokenSHA256: callers.HashToken(revokeToken), Roles: []string{"revoker"}},
 		{Name: "bound", TokenSHA256: callers.HashToken(boundToken), Cert: map[string]string{"common_name": "bound.internal"}, Roles: []string{"admin"}},
 		{Name: "envoy", Cert: map[string]string{"common_name": "envoy.mesh", "uri_san": "spiffe://cluster.local/ns/gw/sa/envoy"}, Roles: []string{"reader"}},
 		{Name: "batch", Cert: map[string]string{"common_name": "batch.internal"}, Roles: []string{"reader"}},
@@ -140,7 +143,7 @@ func newMux(logger *slog.Logger) (*http.ServeMux, *reached) {
 	}
 	opts := []connect.HandlerOption{connect.WithInterceptors(rpclog.NewInterceptor(logger, callers.LogAttrs))}
 	mux := http.NewServeMux()
-	for _, proc := range []string{procGetUser, procRotate, procCheck} {
+	for _, proc := range []string{procGetUser, procRotate, procCheck, procRevoke} {
 		mux.Handle(proc, connect.NewUnaryHandler(proc, unary, opts...))
 	}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(healthedName)))

@@ -161,11 +161,11 @@ func TestFromContext(t *testing.T) {
 		want                      seen
 	}{
 		{"admin", procRotate, "Bearer " + adminToken, seen{
-			Caller: callers.Caller{Name: "ops", Roles: []callers.Role{callers.RoleReader, callers.RoleAdmin}, Method: callers.MethodToken},
+			Caller: callers.Caller{Name: "ops", Roles: []callers.Role{callers.RoleReader, callers.RoleRevoker, callers.RoleAdmin}, Method: callers.MethodToken},
 			OK:     true, Attrs: "caller=ops", Reader: true, Admin: true,
 		}},
 		{"admin again, after mutation", procRotate, "Bearer " + adminToken, seen{
-			Caller: callers.Caller{Name: "ops", Roles: []callers.Role{callers.RoleReader, callers.RoleAdmin}, Method: callers.MethodToken},
+			Caller: callers.Caller{Name: "ops", Roles: []callers.Role{callers.RoleReader, callers.RoleRevoker, callers.RoleAdmin}, Method: callers.MethodToken},
 			OK:     true, Attrs: "caller=ops", Reader: true, Admin: true,
 		}},
 		{"reader", procGetUser, "Bearer " + readerToken, seen{

@@ -26,9 +26,11 @@ const (
 	AccessReader
 	// AccessAdmin needs a caller with RoleAdmin.
 	AccessAdmin
+	// AccessRevoker needs a caller with RoleRevoker.
+	AccessRevoker
 )
 
-// String returns "deny", "open", "reader" or "admin".
+// String returns "deny", "open", "reader", "admin" or "revoker".
 func (a Access) String() string {
 	switch a {
 	case AccessDeny:
@@ -39,13 +41,18 @@ func (a Access) String() string {
 		return "reader"
 	case AccessAdmin:
 		return "admin"
+	case AccessRevoker:
+		return "revoker"
 	}
 	return fmt.Sprintf("Access(%d)", int(a))
 }
 
 func (a Access) role() Role {
-	if a == AccessAdmin {
+	switch a {
+	case AccessAdmin:
 		return RoleAdmin
+	case AccessRevoker:
+		return RoleRevoker
 	}
 	return RoleReader
 }
@@ -76,8 +83,9 @@ const (
 )
 
 // DefaultPolicy returns authsvc's policy: AuthService and the Envoy
-// Authorization service need reader, AdminService needs admin, gRPC health
-// and server reflection are open.
+// Authorization service need reader, but RevokeSession, which signs users
+// out, needs revoker; AdminService needs admin; gRPC health and server
+// reflection are open.
 //
 // Paths it does not name are passed on untouched (Unmatched is AccessOpen),
 // so that an unknown procedure gets the mux's usual 404 (which Connect and
@@ -90,12 +98,13 @@ const (
 func DefaultPolicy() Policy {
 	return Policy{
 		Procedures: map[string]Access{
-			"/" + authServiceName + "/*":     AccessReader,
-			"/" + adminServiceName + "/*":    AccessAdmin,
-			"/" + extAuthzServiceName + "/*": AccessReader,
-			"/" + healthServiceName + "/*":   AccessOpen,
-			"/" + reflectV1Name + "/*":       AccessOpen,
-			"/" + reflectV1AlphaName + "/*":  AccessOpen,
+			"/" + authServiceName + "/*":                       AccessReader,
+			authsvcv1connect.AuthServiceRevokeSessionProcedure: AccessRevoker,
+			"/" + adminServiceName + "/*":                      AccessAdmin,
+			"/" + extAuthzServiceName + "/*":                   AccessReader,
+			"/" + healthServiceName + "/*":                     AccessOpen,
+			"/" + reflectV1Name + "/*":                         AccessOpen,
+			"/" + reflectV1AlphaName + "/*":                    AccessOpen,
 		},
 		Unmatched: AccessOpen,
 	}
@@ -126,7 +135,7 @@ func (p Policy) validate() error {
 }
 
 func (a Access) valid() bool {
-	return a >= AccessDeny && a <= AccessAdmin
+	return a >= AccessDeny && a <= AccessRevoker
 }
 
 // access returns what the request path p needs. p is cleaned first, so

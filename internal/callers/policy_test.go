@@ -13,6 +13,8 @@ func TestPolicyAccess(t *testing.T) {
 		want Access
 	}{
 		{"/authsvc.v1.AuthService/GetUser", AccessReader},
+		{"/authsvc.v1.AuthService/RevokeSession", AccessRevoker},
+		{"/authsvc.v1.AuthService/../authsvc.v1.AuthService/RevokeSession", AccessRevoker},
 		{"/authsvc.v1.AuthService/Ping", AccessOpen},
 		{"/authsvc.v1.AdminService/RotateAPIKey", AccessAdmin},
 		{"/authsvc.v1.AdminService/", AccessAdmin},

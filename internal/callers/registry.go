@@ -30,6 +30,7 @@ type entry struct {
 	index    int
 	name     string
 	roles    []Role
+	limits   *Limits // nil: the defaults
 	token    [sha256.Size]byte
 	hasToken bool
 	cert     *certIdentity
@@ -52,8 +53,8 @@ func newRegistry(n int) *Registry {
 }
 
 func (r *Registry) add(e *entry) {
-	e.viaToken = &Caller{Name: e.name, Roles: e.roles, Method: MethodToken}
-	e.viaCert = &Caller{Name: e.name, Roles: e.roles, Method: MethodCert}
+	e.viaToken = &Caller{Name: e.name, Roles: e.roles, Limits: e.limits, Method: MethodToken}
+	e.viaCert = &Caller{Name: e.name, Roles: e.roles, Limits: e.limits, Method: MethodCert}
 	switch {
 	case e.hasToken:
 		r.byToken[e.token] = e
