@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/authsvc/authsvc/internal/budget"
 	"github.com/authsvc/authsvc/internal/pgtest"
 	"github.com/authsvc/authsvc/internal/postgres"
 	"github.com/authsvc/authsvc/internal/rotation"
@@ -92,6 +93,32 @@ type env struct {
 	logs     *syncBuffer
 	logger   *slog.Logger
 	observed *outcomes
+	classes  *classes
+}
+
+// classes records the budget class of every Backend API request.
+type classes struct {
+	mu  sync.Mutex
+	got []budget.Class
+}
+
+func (c *classes) Admit(ctx context.Context) (func(int, time.Duration), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, budget.ClassFrom(ctx))
+	return func(int, time.Duration) {}, nil
+}
+
+// all reports whether at least one request was made and all as class.
+func (c *classes) all(class budget.Class) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range c.got {
+		if g != class {
+			return false
+		}
+	}
+	return len(c.got) > 0
 }
 
 func newEnv(t *testing.T) *env {
@@ -109,7 +136,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(srv.Close)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e := &env{fake: fake, url: srv.URL, clock: &clock{t: testStart}, logs: logs, logger: logger, observed: &outcomes{}}
+	e := &env{fake: fake, url: srv.URL, clock: &clock{t: testStart}, logs: logs, logger: logger, observed: &outcomes{}, classes: &classes{}}
 	e.client = e.newClient(t, fake.APIKey())
 	return e
 }
@@ -124,6 +151,7 @@ func (e *env) newClient(t *testing.T, apiKey string) *wachtclient.Client {
 		RetryBaseDelay: time.Millisecond,
 		RetryMaxDelay:  5 * time.Millisecond,
 		Logger:         e.logger,
+		Limiter:        e.classes,
 	})
 	if err != nil {
 		t.Fatal(err)

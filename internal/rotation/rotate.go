@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/authsvc/authsvc/internal/budget"
 	"github.com/authsvc/authsvc/internal/wachtclient"
 )
 
@@ -33,6 +34,8 @@ func (r *Rotator) Rotate(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every Wacht call of a rotation is part of a write.
+	ctx = budget.WithClass(ctx, budget.Write)
 	rec := Record{
 		Caller:        req.Caller,
 		AppSlug:       req.AppSlug,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/authsvc/authsvc/internal/budget"
 	"github.com/authsvc/authsvc/internal/pgtest"
 	"github.com/authsvc/authsvc/internal/rotation"
 	"github.com/authsvc/authsvc/internal/wachtclient"
@@ -134,6 +135,9 @@ func TestRotateWithGrace(t *testing.T) {
 		}
 		if diff := cmp.Diff([]string{rotation.WorkerRevoked}, e.observed.list()); diff != "" {
 			t.Errorf("observed outcomes (-want +got):\n%s", diff)
+		}
+		if !e.classes.all(budget.Write) {
+			t.Errorf("Wacht budget spent as %v, want write for the rotation and its revocation", e.classes.got)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/authsvc/authsvc/internal/budget"
 	"github.com/authsvc/authsvc/internal/wachtclient"
 )
 
@@ -69,7 +70,7 @@ func (r *Rotator) revokeBatch(ctx context.Context) (revoked, tried int, err erro
 
 // try revokes one old key in Wacht.
 func (r *Rotator) try(ctx context.Context, rev revocation) attempt {
-	callCtx, cancel := context.WithTimeout(ctx, revokeTimeout)
+	callCtx, cancel := context.WithTimeout(budget.WithClass(ctx, budget.Write), revokeTimeout)
 	err := r.wacht.RevokeAPIKey(callCtx, rev.appSlug, rev.keyID, "rotated by authsvc: "+rev.rotationID)
 	cancel()
 	now := r.clock()

@@ -7,6 +7,7 @@ import (
 	"connectrpc.com/connect"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/budget"
 )
 
 const (
@@ -69,6 +70,9 @@ func (s *AuthServer) RevokeSession(ctx context.Context, req *connect.Request[aut
 	if err := checkID("user_id", userID); err != nil {
 		return nil, s.errs.toConnect(ctx, err)
 	}
+	// A revocation, and the lookup that finds what to revoke, spend the
+	// Wacht budget as a write, ahead of loads.
+	ctx = budget.WithClass(ctx, budget.Write)
 	var targets []string
 	switch t := msg.GetTarget().(type) {
 	case *authsvcv1.RevokeSessionRequest_SignInId:

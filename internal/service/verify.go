@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/budget"
 	"github.com/authsvc/authsvc/internal/cache"
 	"github.com/authsvc/authsvc/internal/sessiontoken"
 )
@@ -109,7 +110,7 @@ func (s *AuthServer) checkActive(ctx context.Context, claims *sessiontoken.Claim
 		s.revoked.add(claims, s.now())
 		return errRevoked
 	}
-	r, err = s.sessions.Reload(ctx, claims.Subject)
+	r, err = s.sessions.Reload(budget.WithClass(ctx, budget.Revocation), claims.Subject)
 	switch {
 	case isNotFound(err):
 		return errRevoked

@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/budget"
 	"github.com/authsvc/authsvc/internal/cache"
 	"github.com/authsvc/authsvc/internal/sessiontoken"
 	"github.com/authsvc/authsvc/internal/wachtclient"
@@ -25,6 +27,7 @@ func (v fixedVerifier) Verify(context.Context, string) (*sessiontoken.Claims, er
 type fakeSessions struct {
 	cached, fresh cache.Result[[]*authsvcv1.Session]
 	reloads       int
+	reloadClass   budget.Class // of the latest reload
 }
 
 func (f *fakeSessions) Get(context.Context, string) (cache.Result[[]*authsvcv1.Session], error) {
@@ -34,8 +37,9 @@ func (f *fakeSessions) Get(context.Context, string) (cache.Result[[]*authsvcv1.S
 	return f.cached, nil
 }
 
-func (f *fakeSessions) Reload(context.Context, string) (cache.Result[[]*authsvcv1.Session], error) {
+func (f *fakeSessions) Reload(ctx context.Context, _ string) (cache.Result[[]*authsvcv1.Session], error) {
 	f.reloads++
+	f.reloadClass = budget.ClassFrom(ctx)
 	return f.fresh, nil
 }
 
@@ -48,6 +52,39 @@ func (noUsers) Get(context.Context, string) (cache.Result[*authsvcv1.User], erro
 }
 
 type noWacht struct{}
+
+// revokingWacht revokes every sign-in and records the class each
+// revocation spent the budget as.
+type revokingWacht struct {
+	noWacht
+	classes []budget.Class
+}
+
+func (w *revokingWacht) RevokeSignIn(ctx context.Context, _, _ string) error {
+	w.classes = append(w.classes, budget.ClassFrom(ctx))
+	return nil
+}
+
+func TestRevokeSessionSpendsAsWrite(t *testing.T) {
+	t.Parallel()
+	sessions := &fakeSessions{fresh: cache.Result[[]*authsvcv1.Session]{Value: []*authsvcv1.Session{{Id: "91", SessionId: "100"}}}}
+	wacht := &revokingWacht{}
+	s, err := NewAuthServer(AuthConfig{
+		Verifier: fixedVerifier{}, Users: noUsers{}, Sessions: sessions, Wacht: wacht,
+		PageTokenKey: []byte("0123456789abcdef"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.RevokeSession(t.Context(), connect.NewRequest(&authsvcv1.RevokeSessionRequest{
+		UserId: "7", Target: &authsvcv1.RevokeSessionRequest_SessionId{SessionId: "100"}}))
+	if err != nil {
+		t.Fatalf("RevokeSession: %v", err)
+	}
+	if len(wacht.classes) != 1 || wacht.classes[0] != budget.Write || sessions.reloadClass != budget.Write {
+		t.Errorf("revocation spent as %v and its lookup as %v, want write for both", wacht.classes, sessions.reloadClass)
+	}
+}
 
 func (noWacht) RevokeSignIn(context.Context, string, string) error { return errors.New("unused") }
 func (noWacht) CheckAuthz(context.Context, wachtclient.AuthzCheckRequest) (*wachtclient.AuthzCheckResponse, error) {
@@ -105,6 +142,9 @@ func TestCheckRevocation(t *testing.T) {
 			}
 			if sessions.reloads != tt.wantReloads {
 				t.Errorf("reloads = %d, want %d", sessions.reloads, tt.wantReloads)
+			}
+			if sessions.reloads > 0 && sessions.reloadClass != budget.Revocation {
+				t.Errorf("reload spent the Wacht budget as %v, want revocation", sessions.reloadClass)
 			}
 		})
 	}
