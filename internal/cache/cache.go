@@ -4,11 +4,17 @@
 //
 // A [Cache.Get] looks in memory, then in Postgres, then calls the loader,
 // once however many callers miss the same key at the same time. Entries
-// are fresh for a TTL that reads never extend. While the loader fails
+// are fresh for a TTL that reads never extend. Past it, and up to MaxAge,
+// an entry is still served at once and queued for a refresh in the
+// background, hottest keys first, which one replica makes for the whole
+// cluster (claimed in Postgres); past MaxAge a read loads. While the loader fails
 // transiently, an entry past its TTL but younger than MaxStale is served
 // and marked stale; an authoritative "not found" is never overridden by a
 // stale entry. Every write carries a generation, so a load that started
-// before an invalidation can never write its older result back.
+// before an invalidation can never write its older result back. Writes
+// from outside ([Cache.Write], [Cache.Delete], [Cache.Update]) carry a
+// version too, the order of the state they hold, so that one delivered
+// late never overwrites a newer state or brings back a deleted key.
 //
 // Values are shared by every caller that reads them, in memory and across
 // coalesced loads: callers must treat them as immutable. Keys appear in
@@ -75,8 +81,30 @@ type Config[V any] struct {
 	Load Loader[V]
 	// Codec encodes values for Postgres. Required with a Pool.
 	Codec Codec[V]
-	// TTL is how long a loaded value is fresh. Default 60s.
+	// TTL is how long a loaded value is fresh (the soft TTL). Default 60s.
 	TTL time.Duration
+	// MaxAge is the age up to which a value past its TTL is served at
+	// once while it is refreshed in the background; past it a read loads.
+	// Zero, or less than TTL, means TTL: no background refresh.
+	MaxAge time.Duration
+	// Version returns the version of a loaded value: the order of the
+	// state it holds, compared with that of writes (Unix microseconds of
+	// its updated_at, say). Nil, or a result <= 0, takes the time the load
+	// started.
+	Version func(V) int64
+	// Tags returns what a value is found by with [Cache.KeysTagged]. Nil
+	// means none.
+	Tags func(V) []string
+	// RefreshWorkers bounds the background refreshes made at once.
+	// Default 4.
+	RefreshWorkers int
+	// RefreshQueue bounds the keys waiting for a background refresh; a key
+	// that finds it full is queued again on a later read. Default 10,000.
+	RefreshQueue int
+	// RefreshRetry is how long a key whose refresh failed, was refused for
+	// want of budget ([ErrDeferred]) or found the queue full waits before
+	// a read queues it again. Default 1s.
+	RefreshRetry time.Duration
 	// MaxStale is the age up to which a value past its TTL may be served,
 	// marked stale, while Load fails transiently. Default 24h.
 	MaxStale time.Duration
@@ -113,7 +141,8 @@ type Result[V any] struct {
 	// Value is the cached value, shared with other callers: read only.
 	Value V
 	// Stale reports that Value is past its TTL and is served because
-	// loading a fresh one failed.
+	// loading a fresh one failed. A value past its TTL but within MaxAge,
+	// served while it is refreshed in the background, is not stale.
 	Stale bool
 	// Source is the level that answered.
 	Source Source
@@ -128,7 +157,10 @@ type Cache[V any] struct {
 	load        Loader[V]
 	codec       Codec[V]
 	ttl         time.Duration
+	maxAge      time.Duration
 	maxStale    time.Duration
+	version     func(V) int64
+	tags        func(V) []string
 	negativeTTL time.Duration
 	staleRetry  time.Duration
 	loadTimeout time.Duration
@@ -142,6 +174,8 @@ type Cache[V any] struct {
 	flight   singleflight.Group
 	store    *store // nil in memory-only mode
 	notifier *Notifier
+
+	refresh *refresher
 
 	errNotFound error // returned for remembered "not found" answers
 	closeOnce   sync.Once
@@ -165,13 +199,13 @@ func New[V any](cfg Config[V]) (*Cache[V], error) {
 	if cfg.Pool == nil && cfg.Notifier != nil {
 		return nil, fmt.Errorf("new %s cache: a Notifier needs a Pool", cfg.Kind)
 	}
-	for _, d := range []time.Duration{cfg.TTL, cfg.MaxStale, cfg.NegativeTTL, cfg.StaleRetry, cfg.LoadTimeout, cfg.PostgresTimeout} {
+	for _, d := range []time.Duration{cfg.TTL, cfg.MaxAge, cfg.RefreshRetry, cfg.MaxStale, cfg.NegativeTTL, cfg.StaleRetry, cfg.LoadTimeout, cfg.PostgresTimeout} {
 		if d < 0 {
 			return nil, fmt.Errorf("new %s cache: negative duration %v", cfg.Kind, d)
 		}
 	}
-	if cfg.MaxEntries < 0 {
-		return nil, fmt.Errorf("new %s cache: negative MaxEntries", cfg.Kind)
+	if cfg.MaxEntries < 0 || cfg.RefreshWorkers < 0 || cfg.RefreshQueue < 0 {
+		return nil, fmt.Errorf("new %s cache: negative MaxEntries, RefreshWorkers or RefreshQueue", cfg.Kind)
 	}
 
 	c := &Cache[V]{
@@ -180,6 +214,8 @@ func New[V any](cfg Config[V]) (*Cache[V], error) {
 		codec:       cfg.Codec,
 		ttl:         cmp.Or(cfg.TTL, 60*time.Second),
 		maxStale:    cmp.Or(cfg.MaxStale, 24*time.Hour),
+		version:     cfg.Version,
+		tags:        cfg.Tags,
 		negativeTTL: cmp.Or(cfg.NegativeTTL, 30*time.Second),
 		staleRetry:  cmp.Or(cfg.StaleRetry, time.Second),
 		loadTimeout: cmp.Or(cfg.LoadTimeout, 10*time.Second),
@@ -196,6 +232,7 @@ func New[V any](cfg Config[V]) (*Cache[V], error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.maxAge = max(cfg.MaxAge, c.ttl)
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
@@ -208,6 +245,9 @@ func New[V any](cfg Config[V]) (*Cache[V], error) {
 		return nil, fmt.Errorf("new %s cache: %w", cfg.Kind, err)
 	}
 	c.mem = mem
+	c.refresh = newRefresher(cmp.Or(cfg.RefreshWorkers, 4), cmp.Or(cfg.RefreshQueue, 10_000),
+		cmp.Or(cfg.RefreshRetry, time.Second))
+	c.refresh.depth = func(n int) { c.observer.ObserveRefreshQueue(c.kind, n) }
 	if cfg.Pool != nil {
 		c.store = &store{pool: cfg.Pool, kind: cfg.Kind, timeout: cmp.Or(cfg.PostgresTimeout, 500*time.Millisecond)}
 		if err := cfg.Notifier.register(cfg.Kind, c); err != nil {
@@ -216,13 +256,16 @@ func New[V any](cfg Config[V]) (*Cache[V], error) {
 		}
 		c.notifier = cfg.Notifier
 	}
+	c.refresh.start(c.refreshKey)
 	return c, nil
 }
 
-// Close unregisters the cache from its Notifier and stops the in-memory
-// level's background work. The cache must not be used afterwards.
+// Close stops the background refreshes, waiting for those in progress,
+// unregisters the cache from its Notifier and stops the in-memory level's
+// background work. The cache must not be used afterwards.
 func (c *Cache[V]) Close() {
 	c.closeOnce.Do(func() {
+		c.refresh.stop()
 		if c.notifier != nil {
 			c.notifier.unregister(c.kind, c)
 		}

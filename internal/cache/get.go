@@ -22,17 +22,23 @@ import (
 func (c *Cache[V]) Get(ctx context.Context, key string) (Result[V], error) {
 	// One clock read: otter's, taken for its own expiry check, which is
 	// the same clock as c.now.
-	if me, ok := c.mem.GetEntry(key); ok && me.SnapshotAtNano < me.Value.freshUntil {
-		e := me.Value
+	if me, ok := c.mem.GetEntry(key); ok && me.SnapshotAtNano < me.Value.hardUntil {
+		e, now := me.Value, me.SnapshotAtNano
 		if !e.found {
 			c.observer.ObserveRead(c.kind, SourceMemory, OutcomeNotFound)
 			return Result[V]{}, c.errNotFound
 		}
-		if e.stale {
-			c.observer.ObserveRead(c.kind, SourceMemory, OutcomeStale)
-		} else {
-			c.observer.ObserveRead(c.kind, SourceMemory, OutcomeFresh)
+		e.hits.Add(1)
+		outcome := OutcomeFresh
+		switch {
+		case e.stale:
+			outcome = OutcomeStale
+		case now >= e.freshUntil:
+			outcome = OutcomeRefreshing
+			c.scheduleRefresh(key, e, now)
 		}
+		c.observer.ObserveRead(c.kind, SourceMemory, outcome)
+		c.observer.ObserveServed(c.kind, time.Duration(now-e.fetchedAt.UnixNano()))
 		return Result[V]{Value: e.value, Stale: e.stale, Source: SourceMemory, FetchedAt: e.fetchedAt}, nil
 	}
 	return c.miss(ctx, key, false)
@@ -77,6 +83,9 @@ func (c *Cache[V]) miss(ctx context.Context, key string, reload bool) (Result[V]
 	case r := <-ch:
 		a := r.Val.(*answer[V])
 		c.observer.ObserveRead(c.kind, a.res.Source, a.outcome)
+		if a.err == nil {
+			c.observer.ObserveServed(c.kind, c.now().Sub(a.res.FetchedAt))
+		}
 		return a.res, a.err
 	}
 }
@@ -98,6 +107,14 @@ func (c *Cache[V]) fetch(ctx context.Context, key string, tok token, reload bool
 					c.storeIf(key, e, tok)
 					return c.answerFrom(e, SourcePostgres)
 				}
+				if !reload && e.found && now.UnixNano() < e.hardUntil {
+					// Past its TTL: served, and refreshed in the background.
+					c.storeIf(key, e, tok)
+					c.scheduleRefresh(key, e, now.UnixNano())
+					a := c.answerFrom(e, SourcePostgres)
+					a.outcome = OutcomeRefreshing
+					return a
+				}
 				if e.found {
 					stale = e
 				}
@@ -113,11 +130,11 @@ func (c *Cache[V]) fetch(ctx context.Context, key string, tok token, reload bool
 
 	switch {
 	case err == nil:
-		e := c.newEntry(v, true, start, 0)
+		e := c.newEntry(v, true, start, 0, c.loadedVersion(v, start))
 		c.writeBack(ctx, key, e, gen, kindGen, pgOK, tok)
 		return c.answerFrom(e, SourceLoad)
 	case errors.Is(err, ErrNotFound):
-		c.writeBack(ctx, key, c.newEntry(v, false, start, 0), gen, kindGen, pgOK, tok)
+		c.writeBack(ctx, key, c.newEntry(v, false, start, 0, 0), gen, kindGen, pgOK, tok)
 		return &answer[V]{res: Result[V]{Source: SourceLoad}, err: err, outcome: OutcomeNotFound}
 	case !reload && c.isTransient(err):
 		if a := c.fallback(key, tok, stale, gen, err); a != nil {
@@ -163,10 +180,13 @@ func (c *Cache[V]) fallback(key string, tok token, fromPostgres *entry[V], pgGen
 	if best == nil || now-best.fetchedAt.UnixNano() >= c.maxStale.Nanoseconds() {
 		return nil
 	}
-	s := *best
-	s.stale = true
-	s.freshUntil = min(now+c.staleRetry.Nanoseconds(), s.keepUntil)
-	c.storeIf(key, &s, tok)
+	s := &entry[V]{
+		value: best.value, found: true, stale: true, fetchedAt: best.fetchedAt,
+		freshUntil: min(now+c.staleRetry.Nanoseconds(), best.keepUntil),
+		keepUntil:  best.keepUntil, generation: best.generation, version: best.version, tags: best.tags,
+	}
+	s.hardUntil = s.freshUntil
+	c.storeIf(key, s, tok)
 	age := time.Duration(now - s.fetchedAt.UnixNano())
 	c.logger.Warn("serving stale cache entry after load failure",
 		"key", key, "source", source.String(), "age", age, "stale", true, "error", loadErr)
@@ -181,6 +201,12 @@ func (c *Cache[V]) fallback(key string, tok token, fromPostgres *entry[V], pgGen
 // was seen. pgOK reports that the row was read; gen is its generation and
 // kindGen its kind's.
 func (c *Cache[V]) writeBack(ctx context.Context, key string, e *entry[V], gen, kindGen int64, pgOK bool, tok token) {
+	c.writeBackReport(ctx, key, e, gen, kindGen, pgOK, tok)
+}
+
+// writeBackReport is writeBack; it reports false when Postgres had
+// changed since the row was read, so nothing was stored.
+func (c *Cache[V]) writeBackReport(ctx context.Context, key string, e *entry[V], gen, kindGen int64, pgOK bool, tok token) bool {
 	if c.store != nil && pgOK {
 		var body []byte
 		var err error
@@ -190,20 +216,21 @@ func (c *Cache[V]) writeBack(ctx context.Context, key string, e *entry[V], gen, 
 		if err != nil {
 			c.logger.Error("encode cache entry", "key", key, "error", err)
 		} else {
-			newGen, wrote, err := c.store.writeBack(ctx, key, e.found, body, e.fetchedAt, e.keepUntil, gen, kindGen)
+			newGen, wrote, err := c.store.writeBack(ctx, key, e.found, body, e.fetchedAt, e.keepUntil, e.version, e.tags, gen, kindGen)
 			switch {
 			case err != nil:
 				c.postgresError("write", err)
 			case !wrote:
 				// An invalidation, a put or another load changed the row
 				// since it was read: this result may predate it.
-				return
+				return false
 			default:
 				e.generation = newGen
 			}
 		}
 	}
 	c.storeIf(key, e, tok)
+	return true
 }
 
 // callLoad calls the loader, turning a panic into an error.
@@ -218,22 +245,46 @@ func (c *Cache[V]) callLoad(ctx context.Context, key string) (v V, err error) {
 }
 
 // newEntry returns an entry fetched at fetchedAt. Entries of values are
-// fresh for TTL and kept as a fallback for MaxStale; "not found" entries
-// are fresh for NegativeTTL and never served stale.
-func (c *Cache[V]) newEntry(v V, found bool, fetchedAt time.Time, gen int64) *entry[V] {
-	fresh, keep := c.ttl, max(c.maxStale, c.ttl)
+// fresh for TTL, served while refreshed up to MaxAge and kept as a
+// fallback for MaxStale; "not found" entries are fresh for NegativeTTL and
+// never served stale.
+func (c *Cache[V]) newEntry(v V, found bool, fetchedAt time.Time, gen, version int64) *entry[V] {
+	fresh, hard, keep := c.ttl, c.maxAge, max(c.maxStale, c.maxAge)
+	var tags []string
 	if !found {
 		var zero V
-		v, fresh, keep = zero, c.negativeTTL, c.negativeTTL
+		v, fresh, hard, keep = zero, c.negativeTTL, c.negativeTTL, c.negativeTTL
+	} else if c.tags != nil {
+		tags = c.tags(v)
 	}
 	return &entry[V]{
 		value:      v,
 		found:      found,
 		fetchedAt:  fetchedAt,
 		freshUntil: fetchedAt.Add(fresh).UnixNano(),
+		hardUntil:  fetchedAt.Add(hard).UnixNano(),
 		keepUntil:  fetchedAt.Add(keep).UnixNano(),
 		generation: gen,
+		version:    version,
+		tags:       tags,
 	}
+}
+
+// tombstone returns the entry of a key deleted at version: "not found",
+// fresh for keep, so that no older write brings the key back meanwhile.
+func (c *Cache[V]) tombstone(now time.Time, version int64, keep time.Duration) *entry[V] {
+	until := now.Add(keep).UnixNano()
+	return &entry[V]{fetchedAt: now, freshUntil: until, hardUntil: until, keepUntil: until, version: version}
+}
+
+// loadedVersion returns the version of a value loaded from start on.
+func (c *Cache[V]) loadedVersion(v V, start time.Time) int64 {
+	if c.version != nil {
+		if ver := c.version(v); ver > 0 {
+			return ver
+		}
+	}
+	return start.UnixMicro()
 }
 
 // entryFromRow returns the entry that r holds, or nil if it holds none
@@ -243,8 +294,13 @@ func (c *Cache[V]) entryFromRow(r row) *entry[V] {
 		return nil
 	}
 	if !r.found {
+		if r.version != nil && r.expiresAt.After(*r.fetchedAt) {
+			e := c.tombstone(*r.fetchedAt, *r.version, r.expiresAt.Sub(*r.fetchedAt))
+			e.generation = r.generation
+			return e
+		}
 		var zero V
-		return c.newEntry(zero, false, *r.fetchedAt, r.generation)
+		return c.newEntry(zero, false, *r.fetchedAt, r.generation, 0)
 	}
 	if r.body == nil {
 		return nil
@@ -254,7 +310,11 @@ func (c *Cache[V]) entryFromRow(r row) *entry[V] {
 		c.logger.Warn("decode cache entry", "error", err)
 		return nil
 	}
-	return c.newEntry(v, true, *r.fetchedAt, r.generation)
+	var version int64
+	if r.version != nil {
+		version = *r.version
+	}
+	return c.newEntry(v, true, *r.fetchedAt, r.generation, version)
 }
 
 // postgresError logs and reports a failed Postgres operation.

@@ -273,3 +273,13 @@ func (r *recorder) snapshot() (reads map[string]int, loads int, pgErrs map[strin
 	}
 	return reads, r.loads, pgErrs
 }
+
+func (r *recorder) ObserveServed(kind string, age time.Duration) {}
+
+func (r *recorder) ObserveRefresh(kind string, outcome RefreshOutcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reads["refresh/"+outcome.String()]++
+}
+
+func (r *recorder) ObserveRefreshQueue(kind string, depth int) {}

@@ -10,15 +10,22 @@ import (
 )
 
 // entry is one value, or one "not found" answer, in the in-memory level.
-// Entries are never modified once stored.
+// Entries are never modified once stored, but for the counters of their
+// reads and of their refresh, which are atomic.
 type entry[V any] struct {
 	value      V
 	found      bool
 	stale      bool // served because a load failed; fresh until retried
 	fetchedAt  time.Time
-	freshUntil int64 // Unix nanoseconds: served as fresh until then
-	keepUntil  int64 // Unix nanoseconds: kept as a stale fallback until then
-	generation int64 // the Postgres row's generation; 0 if unknown
+	freshUntil int64    // Unix nanoseconds: served as fresh until then (the soft TTL)
+	hardUntil  int64    // Unix nanoseconds: served, and refreshed in the background, until then
+	keepUntil  int64    // Unix nanoseconds: kept as a stale fallback until then
+	generation int64    // the Postgres row's generation; 0 if unknown
+	version    int64    // the order of the state held; 0 if unknown
+	tags       []string // what the value is found by (Config.Tags)
+
+	hits      atomic.Uint32 // reads served from memory
+	refreshAt atomic.Int64  // Unix nanoseconds: not queued for a refresh before then
 }
 
 // newMemory returns the in-memory level, on the cache's clock. Entries

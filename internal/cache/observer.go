@@ -38,19 +38,24 @@ const (
 	OutcomeFresh Outcome = iota + 1
 	// OutcomeStale is a value past its TTL, served because a load failed.
 	OutcomeStale
+	// OutcomeRefreshing is a value past its TTL but within MaxAge, served
+	// while it is refreshed in the background.
+	OutcomeRefreshing
 	// OutcomeNotFound is an authoritative "not found", loaded or remembered.
 	OutcomeNotFound
 	// OutcomeError is a failed read.
 	OutcomeError
 )
 
-// String returns "fresh", "stale", "not_found" or "error".
+// String returns "fresh", "stale", "refreshing", "not_found" or "error".
 func (o Outcome) String() string {
 	switch o {
 	case OutcomeFresh:
 		return "fresh"
 	case OutcomeStale:
 		return "stale"
+	case OutcomeRefreshing:
+		return "refreshing"
 	case OutcomeNotFound:
 		return "not_found"
 	case OutcomeError:
@@ -71,8 +76,17 @@ type Observer interface {
 	// ErrNotFound, or a failure.
 	ObserveLoad(kind string, took time.Duration, err error)
 	// ObservePostgresError reports a failed Postgres operation: "read",
-	// "write" (a write-back after a load), "put" or "invalidate".
+	// "write" (a write-back after a load), "put", "invalidate", "claim"
+	// (of a background refresh) or "update".
 	ObservePostgresError(kind, op string, err error)
+	// ObserveServed reports the age of a value served by a read: how long
+	// ago it was fetched from the source of truth.
+	ObserveServed(kind string, age time.Duration)
+	// ObserveRefresh reports how one background refresh ended.
+	ObserveRefresh(kind string, outcome RefreshOutcome)
+	// ObserveRefreshQueue reports the number of keys waiting for a
+	// background refresh, whenever it changes.
+	ObserveRefreshQueue(kind string, depth int)
 }
 
 // nopObserver is the Observer of caches configured without one.
@@ -81,3 +95,6 @@ type nopObserver struct{}
 func (nopObserver) ObserveRead(string, Source, Outcome)        {}
 func (nopObserver) ObserveLoad(string, time.Duration, error)   {}
 func (nopObserver) ObservePostgresError(string, string, error) {}
+func (nopObserver) ObserveServed(string, time.Duration)        {}
+func (nopObserver) ObserveRefresh(string, RefreshOutcome)      {}
+func (nopObserver) ObserveRefreshQueue(string, int)            {}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/authsvc/authsvc/internal/cache"
 	"github.com/authsvc/authsvc/internal/wachtclient"
 )
@@ -44,6 +46,34 @@ func (m *Metrics) ObserveLoad(kind string, took time.Duration, err error) {
 // operation of the cache. The error itself is logged by the cache.
 func (m *Metrics) ObservePostgresError(kind, op string, _ error) {
 	m.cachePGErrors.WithLabelValues(kind, op).Inc()
+}
+
+// ObserveServed implements [cache.Observer]: the age of one value served.
+func (m *Metrics) ObserveServed(kind string, age time.Duration) {
+	o, ok := m.cacheAgeByKind.Load(kind)
+	if !ok {
+		o, _ = m.cacheAgeByKind.LoadOrStore(kind, m.cacheAge.WithLabelValues(kind))
+	}
+	o.(prometheus.Observer).Observe(age.Seconds())
+}
+
+// ObserveRefresh implements [cache.Observer]: one background refresh, by
+// outcome.
+func (m *Metrics) ObserveRefresh(kind string, outcome cache.RefreshOutcome) {
+	m.cacheRefresh.WithLabelValues(kind, outcome.String()).Inc()
+}
+
+// ObserveRefreshQueue implements [cache.Observer]: the refresh queue's
+// depth.
+func (m *Metrics) ObserveRefreshQueue(kind string, depth int) {
+	m.cacheQueue.WithLabelValues(kind).Set(float64(depth))
+}
+
+// ObserveWriteThrough counts one webhook event written into the cache,
+// by event type (from the webhook package's fixed list) and result
+// ("applied", "older", "invalidated").
+func (m *Metrics) ObserveWriteThrough(eventType, result string) {
+	m.writeThroughs.WithLabelValues(eventType, result).Inc()
 }
 
 // ObserveWachtRequest is a [wachtclient.Config] Observer: one attempt to

@@ -105,9 +105,36 @@ func TestCacheObserver(t *testing.T) {
 		`authsvc_cache_load_duration_seconds_count{kind="user",result="not_found"}`: 1,
 		`authsvc_cache_load_duration_seconds_count{kind="user",result="error"}`:     2,
 		`authsvc_cache_postgres_errors_total{kind="user",op="write"}`:               1,
+		`authsvc_cache_served_age_seconds_count{kind="user"}`:                       4, // every value served
 	}
 	if diff := cmp.Diff(want, only(series(t, reg), "authsvc_cache_")); diff != "" {
 		t.Errorf("cache series (-want +got):\n%s", diff)
+	}
+}
+
+func TestRefreshAndWriteThroughSeries(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m := telemetry.NewMetrics(reg)
+	m.ObserveRefresh("user", cache.RefreshClaimed)
+	m.ObserveRefresh("user", cache.RefreshRefused)
+	m.ObserveRefresh("user", cache.RefreshRefused)
+	m.ObserveRefreshQueue("sessions", 7)
+	m.ObserveServed("user", 90*time.Second)
+	m.ObserveWriteThrough("user.updated", "applied")
+	want := map[string]float64{
+		`authsvc_cache_refreshes_total{kind="user",outcome="claimed"}`:               1,
+		`authsvc_cache_refreshes_total{kind="user",outcome="refused"}`:               2,
+		`authsvc_cache_refresh_queue_depth{kind="sessions"}`:                         7,
+		`authsvc_cache_served_age_seconds_count{kind="user"}`:                        1,
+		`authsvc_webhook_write_throughs_total{result="applied",type="user.updated"}`: 1,
+	}
+	got := only(series(t, reg), "authsvc_cache_")
+	for k, v := range only(series(t, reg), "authsvc_webhook_write") {
+		got[k] = v
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("series (-want +got):\n%s", diff)
 	}
 }
 

@@ -4,6 +4,7 @@ package telemetry
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,9 +25,14 @@ type Metrics struct {
 	rpcRequests *prometheus.CounterVec
 	rpcDuration *prometheus.HistogramVec
 
-	cacheReads    *prometheus.CounterVec
-	cacheLoads    *prometheus.HistogramVec
-	cachePGErrors *prometheus.CounterVec
+	cacheReads     *prometheus.CounterVec
+	cacheLoads     *prometheus.HistogramVec
+	cachePGErrors  *prometheus.CounterVec
+	cacheAge       *prometheus.HistogramVec
+	cacheAgeByKind sync.Map // kind -> prometheus.Observer, resolved once
+	cacheRefresh   *prometheus.CounterVec
+	cacheQueue     *prometheus.GaugeVec
+	writeThroughs  *prometheus.CounterVec
 
 	wachtRequests *prometheus.CounterVec
 	wachtDuration *prometheus.HistogramVec
@@ -46,6 +52,9 @@ var (
 	rpcBuckets   = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	wachtBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15}
 	loadBuckets  = []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	// ageBuckets span a value served just after a load to one served at
+	// the end of its maximum age or stale limit.
+	ageBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600}
 )
 
 // NewRegistry returns a registry holding the Go runtime and process
@@ -90,6 +99,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "authsvc_cache_postgres_errors_total",
 			Help: "Failed Postgres operations of the cache, by kind and operation (read, write, put, invalidate).",
 		}, []string{"kind", "op"}),
+		cacheAge: newHistogram("authsvc_cache_served_age_seconds",
+			"Age of the values that cache reads served (time since they were fetched from Wacht), by kind.",
+			ageBuckets, "kind"),
+		cacheRefresh: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_cache_refreshes_total",
+			Help: "Background refreshes of cache entries, by kind and outcome (claimed: loaded here; skipped: left to another replica or no longer due; refused: no budget or queue full, retried later; failed).",
+		}, []string{"kind", "outcome"}),
+		cacheQueue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "authsvc_cache_refresh_queue_depth",
+			Help: "Keys waiting for a background refresh, by kind.",
+		}, []string{"kind"}),
+		writeThroughs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_webhook_write_throughs_total",
+			Help: "Webhook events written into the cache without a Wacht call, by event type and result (applied; older: a newer state was kept; invalidated: the payload could not be applied, the entry was dropped instead).",
+		}, []string{"type", "result"}),
 		wachtRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authsvc_wacht_requests_total",
 			Help: "Requests sent to Wacht, retries included, by route template and HTTP status (\"error\" when no answer came).",
@@ -119,6 +143,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	cs := []prometheus.Collector{
 		m.buildInfo, m.rpcRequests, m.rpcDuration, m.cacheReads, m.cacheLoads, m.cachePGErrors,
+		m.cacheAge, m.cacheRefresh, m.cacheQueue, m.writeThroughs,
 		m.wachtRequests, m.wachtDuration, m.wachtBudget, m.jwksRefreshes, m.tokenCache, m.webhooks, m.revocations,
 	}
 	reg.MustRegister(cs...)
