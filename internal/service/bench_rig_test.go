@@ -263,8 +263,11 @@ func (c *benchReadCounter) ObserveRead(_ string, source cache.Source, _ cache.Ou
 	}
 }
 
-func (*benchReadCounter) ObserveLoad(string, time.Duration, error)   {}
-func (*benchReadCounter) ObservePostgresError(string, string, error) {}
+func (*benchReadCounter) ObserveLoad(string, time.Duration, error)    {}
+func (*benchReadCounter) ObservePostgresError(string, string, error)  {}
+func (*benchReadCounter) ObserveServed(string, time.Duration)         {}
+func (*benchReadCounter) ObserveRefresh(string, cache.RefreshOutcome) {}
+func (*benchReadCounter) ObserveRefreshQueue(string, int)             {}
 
 func (c *benchReadCounter) reset() {
 	c.memory.Store(0)
