@@ -41,16 +41,27 @@ func (s *AuthServer) VerifyAPIKey(ctx context.Context, req *connect.Request[auth
 	case len(msg.GetRequiredPermissions()) > maxRequiredPermissions:
 		return nil, s.errs.toConnect(ctx, invalidArgument("at most %d required_permissions", maxRequiredPermissions))
 	}
-	perms := slices.Clone(msg.GetRequiredPermissions())
+	out, err := s.checkAPIKey(ctx, msg.GetKey(), method, msg.GetResource(), msg.GetRequiredPermissions())
+	if err != nil {
+		return nil, s.errs.toConnect(ctx, err)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// checkAPIKey asks the gateway, or the cache of its allowed answers,
+// whether key may call method on resource. A refusal is a verdict with
+// Allowed false, not an error. It is shared by VerifyAPIKey and Decide.
+func (s *AuthServer) checkAPIKey(ctx context.Context, key, method, resource string, required []string) (*authsvcv1.VerifyAPIKeyResponse, error) {
+	perms := slices.Clone(required)
 	slices.Sort(perms)
-	key := apiKeyCacheKey(msg.GetKey(), method, msg.GetResource(), perms)
-	if cached, ok := s.apiKeys.GetIfPresent(key); ok {
-		return connect.NewResponse(proto.CloneOf(cached)), nil
+	cacheKey := apiKeyCacheKey(key, method, resource, perms)
+	if cached, ok := s.apiKeys.GetIfPresent(cacheKey); ok {
+		return proto.CloneOf(cached), nil
 	}
 
 	check, err := s.wacht.CheckAuthz(ctx, wachtclient.AuthzCheckRequest{
-		Principal:           wachtclient.Principal{Type: "api_key", Value: msg.GetKey()},
-		Resource:            msg.GetResource(),
+		Principal:           wachtclient.Principal{Type: "api_key", Value: key},
+		Resource:            resource,
 		Method:              method,
 		RequiredPermissions: perms,
 	})
@@ -58,18 +69,22 @@ func (s *AuthServer) VerifyAPIKey(ctx context.Context, req *connect.Request[auth
 	case errors.Is(err, wachtclient.ErrUnauthorized):
 		// The gateway answers 401 for unknown, revoked, expired and
 		// malformed keys: a verdict about the key, not a failure.
-		return connect.NewResponse(&authsvcv1.VerifyAPIKeyResponse{
+		return &authsvcv1.VerifyAPIKeyResponse{
 			Reason: authsvcv1.APIKeyRefusalReason_API_KEY_REFUSAL_REASON_INVALID_KEY,
-		}), nil
+		}, nil
 	case err != nil:
-		return nil, s.errs.toConnect(ctx, err)
+		return nil, err
 	}
 	out := apiKeyVerdict(check)
 	if out.Allowed {
-		s.apiKeys.Set(key, proto.CloneOf(out))
+		s.apiKeys.Set(cacheKey, proto.CloneOf(out))
 	}
-	return connect.NewResponse(out), nil
+	return out, nil
 }
+
+// isGatewayMethod reports whether the gateway checks requests of method
+// (upper case).
+func isGatewayMethod(method string) bool { return slices.Contains(gatewayMethods, method) }
 
 // apiKeyCacheKey identifies one question about one key without holding
 // the key itself. Every part is length-prefixed, so no two different

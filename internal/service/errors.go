@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"connectrpc.com/connect"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/cache"
 	"github.com/authsvc/authsvc/internal/rotation"
+	"github.com/authsvc/authsvc/internal/sessionexchange"
 	"github.com/authsvc/authsvc/internal/sessiontoken"
 	"github.com/authsvc/authsvc/internal/wachtclient"
 )
@@ -60,6 +62,60 @@ func RefusalReason(err error) (authsvcv1.TokenRefusalReason, bool) {
 	return 0, false
 }
 
+// refusal is a decision not to let a request through, as Check and
+// Authenticate report it.
+type refusal struct {
+	credential authsvcv1.Credential
+	reason     authsvcv1.TokenRefusalReason
+	// code is Unauthenticated, PermissionDenied or ResourceExhausted.
+	code       connect.Code
+	retryAfter time.Duration
+}
+
+// refusalOf classifies an error of Decide: a refusal of a credential (or
+// of a request without one), or false for a failure to decide.
+func refusalOf(err error) (refusal, bool) {
+	var ce *credentialError
+	if !errors.As(err, &ce) {
+		return refusal{}, false
+	}
+	r := refusal{credential: ce.credential, code: connect.CodeUnauthenticated}
+	var (
+		perm    *permissionError
+		invalid *invalidArgumentError
+		akr     *apiKeyRefusal
+	)
+	switch {
+	case errors.Is(err, errNoCredential):
+		r.reason = authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_MISSING
+	case errors.As(err, &perm):
+		r.reason, r.code = authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_PERMISSION_DENIED, connect.CodePermissionDenied
+	case errors.Is(err, sessionexchange.ErrRefused):
+		r.reason = authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_REVOKED
+	case errors.Is(err, sessionexchange.ErrRateLimited):
+		r.reason, r.code = authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_RATE_LIMITED, connect.CodeResourceExhausted
+	case errors.As(err, &akr):
+		switch akr.verdict.GetReason() {
+		case authsvcv1.APIKeyRefusalReason_API_KEY_REFUSAL_REASON_RATE_LIMITED:
+			r.reason, r.code = authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_RATE_LIMITED, connect.CodeResourceExhausted
+			r.retryAfter = akr.verdict.GetRetryAfter().AsDuration()
+		case authsvcv1.APIKeyRefusalReason_API_KEY_REFUSAL_REASON_PERMISSION_DENIED:
+			r.reason, r.code = authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_PERMISSION_DENIED, connect.CodePermissionDenied
+		default:
+			r.reason = authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_INVALID_API_KEY
+		}
+	case errors.Is(err, sessiontoken.ErrTokenTooLarge), errors.As(err, &invalid):
+		r.reason = authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_MALFORMED
+	default:
+		reason, ok := RefusalReason(err)
+		if !ok {
+			return refusal{}, false
+		}
+		r.reason = reason
+	}
+	return r, true
+}
+
 // errorMapper turns every error a handler returns into a Connect error.
 // It is the one place that decides codes and what callers may read;
 // causes that callers must not see are logged instead.
@@ -72,6 +128,13 @@ func (m errorMapper) toConnect(ctx context.Context, err error) error {
 		return nil
 	}
 	if ce := new(connect.Error); errors.As(err, &ce) {
+		return ce
+	}
+	if r, ok := refusalOf(err); ok {
+		ce := connect.NewError(r.code, err)
+		if detail, derr := connect.NewErrorDetail(&authsvcv1.TokenRefusal{Reason: r.reason, Credential: r.credential}); derr == nil {
+			ce.AddDetail(detail)
+		}
 		return ce
 	}
 	var (

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -15,7 +18,6 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
-	"github.com/authsvc/authsvc/internal/sessiontoken"
 )
 
 const (
@@ -26,24 +28,33 @@ const (
 	// RequiredPermissionsExtension is the context extension (set per route
 	// in Envoy) listing, comma-separated, the permissions a route needs.
 	RequiredPermissionsExtension = "authsvc_required_permissions"
+	// CredentialsExtension is the context extension listing,
+	// comma-separated, the credential kinds a route accepts (bearer,
+	// token_cookie, session_cookie, api_key), within those configured.
+	CredentialsExtension = "authsvc_credentials"
+	// CheckRevocationExtension is the context extension ("true" or
+	// "false") that turns the revocation check on or off for a route.
+	CheckRevocationExtension = "authsvc_check_revocation"
 )
 
-// SessionDecider decides whether a session token may pass.
-type SessionDecider interface {
-	Verify(ctx context.Context, token string, required []string, checkRevocation bool) (*sessiontoken.Claims, error)
+// Decider decides who a request is from; [AuthServer.Decide] is the one
+// implementation.
+type Decider interface {
+	Decide(ctx context.Context, r AuthRequest) (Decision, error)
 }
 
 // ExtAuthzConfig configures Envoy's Check.
 type ExtAuthzConfig struct {
 	Logger  *slog.Logger
-	Decider SessionDecider
+	Decider Decider
 	// HeaderPrefix starts the names of the identity headers sent upstream;
 	// default "x-authsvc-".
 	HeaderPrefix string
 	// StripAuthorization removes the caller's Authorization header from
 	// the request sent upstream once it has been verified.
 	StripAuthorization bool
-	// CheckRevocation also checks that the session is still active.
+	// CheckRevocation also checks that the session is still active,
+	// unless a route's authsvc_check_revocation says otherwise.
 	CheckRevocation bool
 }
 
@@ -57,7 +68,9 @@ type ExtAuthz struct {
 
 // extAuthzHeaders are the names of the upstream identity headers.
 type extAuthzHeaders struct {
-	user, session, org, workspace, orgPerms, workspacePerms, reason string
+	user, session, org, workspace, orgPerms, workspacePerms string
+	credential, keyID, keyApp, keyOwner, keyPerms           string
+	reason                                                  string
 }
 
 // NewExtAuthz returns Envoy's Check service.
@@ -79,6 +92,11 @@ func NewExtAuthz(cfg ExtAuthzConfig) (*ExtAuthz, error) {
 		workspace:      p + "workspace-id",
 		orgPerms:       p + "organization-permissions",
 		workspacePerms: p + "workspace-permissions",
+		credential:     p + "credential",
+		keyID:          p + "api-key-id",
+		keyApp:         p + "api-key-app",
+		keyOwner:       p + "api-key-owner-id",
+		keyPerms:       p + "api-key-permissions",
 		reason:         p + "refusal-reason",
 	}}, nil
 }
@@ -93,58 +111,96 @@ func (e *ExtAuthz) Handler(opts ...connect.HandlerOption) (string, *connect.Hand
 // as Wacht being unreachable for a revocation check, are errors, so that
 // Envoy's failure_mode_allow and status_on_error apply to them alone.
 func (e *ExtAuthz) Check(ctx context.Context, req *connect.Request[authv3.CheckRequest]) (*connect.Response[authv3.CheckResponse], error) {
-	httpReq := req.Msg.GetAttributes().GetRequest().GetHttp()
-	token, ok := bearerToken(httpReq.GetHeaders())
-	if !ok {
-		return connect.NewResponse(e.denied(typev3.StatusCode_Unauthorized, code.Code_UNAUTHENTICATED,
-			"missing_token", `Bearer realm="authsvc"`)), nil
+	attrs := req.Msg.GetAttributes()
+	httpReq := attrs.GetRequest().GetHttp()
+	r := AuthRequest{
+		Headers:         httpReq.GetHeaders(),
+		HeaderMap:       httpReq.GetHeaderMap().GetHeaders(),
+		Method:          httpReq.GetMethod(),
+		Path:            httpReq.GetPath(),
+		CheckRevocation: e.cfg.CheckRevocation,
+		ClientAddress:   attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
 	}
-	var required []string
-	if ext := req.Msg.GetAttributes().GetContextExtensions()[RequiredPermissionsExtension]; ext != "" {
-		for _, p := range strings.Split(ext, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				required = append(required, p)
-			}
+	if ext := attrs.GetContextExtensions(); len(ext) > 0 {
+		if err := routeSettings(ext, &r); err != nil {
+			return nil, connect.NewError(connect.CodeInvalidArgument, err)
 		}
 	}
-	claims, err := e.cfg.Decider.Verify(ctx, token, required, e.cfg.CheckRevocation)
+	d, err := e.cfg.Decider.Decide(ctx, r)
 	if err != nil {
-		var perm *permissionError
-		var invalid *invalidArgumentError
-		switch reason, refused := RefusalReason(err); {
-		case refused:
-			return connect.NewResponse(e.denied(typev3.StatusCode_Unauthorized, code.Code_UNAUTHENTICATED,
-				refusalName(reason), `Bearer error="invalid_token"`)), nil
-		case errors.Is(err, sessiontoken.ErrTokenTooLarge), errors.As(err, &invalid):
-			return connect.NewResponse(e.denied(typev3.StatusCode_Unauthorized, code.Code_UNAUTHENTICATED,
-				"malformed", `Bearer error="invalid_token"`)), nil
-		case errors.As(err, &perm):
-			return connect.NewResponse(e.denied(typev3.StatusCode_Forbidden, code.Code_PERMISSION_DENIED,
-				"permission_denied", `Bearer error="insufficient_scope"`)), nil
+		if ref, ok := refusalOf(err); ok {
+			return connect.NewResponse(e.denied(ref)), nil
 		}
 		return nil, errorMapper{logger: e.cfg.Logger}.toConnect(ctx, err)
 	}
-	return connect.NewResponse(e.allowed(claims)), nil
+	return connect.NewResponse(e.allowed(d)), nil
 }
 
-func (e *ExtAuthz) allowed(c *sessiontoken.Claims) *authv3.CheckResponse {
+// routeSettings applies a route's context extensions. A malformed one is
+// a configuration error: Check fails, and Envoy's status_on_error answers.
+func routeSettings(ext map[string]string, r *AuthRequest) error {
+	if v := ext[RequiredPermissionsExtension]; v != "" {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				r.RequiredPermissions = append(r.RequiredPermissions, p)
+			}
+		}
+	}
+	if v, ok := ext[CredentialsExtension]; ok {
+		set, err := ParseCredentials(v)
+		if err != nil {
+			return fmt.Errorf("context extension %s: %w", CredentialsExtension, err)
+		}
+		if set == 0 {
+			return fmt.Errorf("context extension %s lists no credential kind", CredentialsExtension)
+		}
+		r.Credentials = set
+	}
+	if v, ok := ext[CheckRevocationExtension]; ok {
+		on, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("context extension %s must be true or false", CheckRevocationExtension)
+		}
+		r.CheckRevocation = on
+	}
+	return nil
+}
+
+func (e *ExtAuthz) allowed(d Decision) *authv3.CheckResponse {
 	h := e.headers
-	ok := &authv3.OkHttpResponse{}
+	var kv [11][2]string
+	kv[0] = [2]string{h.credential, credentialName(d.Credential)}
+	if c := d.Claims; c != nil {
+		kv[1] = [2]string{h.user, c.Subject}
+		kv[2] = [2]string{h.session, c.SessionID}
+		kv[3] = [2]string{h.org, c.Organization}
+		kv[4] = [2]string{h.workspace, c.Workspace}
+		kv[5] = [2]string{h.orgPerms, strings.Join(c.OrganizationPermissions, ",")}
+		kv[6] = [2]string{h.workspacePerms, strings.Join(c.WorkspacePermissions, ",")}
+		kv[7], kv[8], kv[9], kv[10] = [2]string{h.keyID}, [2]string{h.keyApp}, [2]string{h.keyOwner}, [2]string{h.keyPerms}
+	} else {
+		k := d.APIKey
+		kv[1], kv[2] = [2]string{h.user}, [2]string{h.session}
+		kv[3] = [2]string{h.org, k.GetOrganizationId()}
+		kv[4] = [2]string{h.workspace, k.GetWorkspaceId()}
+		kv[5], kv[6] = [2]string{h.orgPerms}, [2]string{h.workspacePerms}
+		kv[7] = [2]string{h.keyID, k.GetKeyId()}
+		kv[8] = [2]string{h.keyApp, k.GetAppSlug()}
+		kv[9] = [2]string{h.keyOwner, k.GetOwnerUserId()}
+		kv[10] = [2]string{h.keyPerms, strings.Join(k.GetPermissions(), ",")}
+	}
+	ok := &authv3.OkHttpResponse{
+		Headers:         make([]*corev3.HeaderValueOption, 0, len(kv)),
+		HeadersToRemove: make([]string, 0, len(kv)+2),
+	}
 	// Every identity header is either set by us or removed, so that a
 	// client can never smuggle one in.
-	for _, kv := range [][2]string{
-		{h.user, c.Subject},
-		{h.session, c.SessionID},
-		{h.org, c.Organization},
-		{h.workspace, c.Workspace},
-		{h.orgPerms, strings.Join(c.OrganizationPermissions, ",")},
-		{h.workspacePerms, strings.Join(c.WorkspacePermissions, ",")},
-	} {
-		if kv[1] == "" {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, kv[0])
+	for _, p := range kv {
+		if p[1] == "" {
+			ok.HeadersToRemove = append(ok.HeadersToRemove, p[0])
 			continue
 		}
-		ok.Headers = append(ok.Headers, header(kv[0], kv[1]))
+		ok.Headers = append(ok.Headers, header(p[0], p[1]))
 	}
 	ok.HeadersToRemove = append(ok.HeadersToRemove, h.reason)
 	if e.cfg.StripAuthorization {
@@ -156,18 +212,46 @@ func (e *ExtAuthz) allowed(c *sessiontoken.Claims) *authv3.CheckResponse {
 	}
 }
 
-func (e *ExtAuthz) denied(status typev3.StatusCode, c code.Code, reason, challenge string) *authv3.CheckResponse {
-	body, _ := json.Marshal(map[string]string{"error": reason})
+// refusalBody is the JSON body of a denied response.
+type refusalBody struct {
+	Error      string `json:"error"`
+	Credential string `json:"credential,omitempty"`
+}
+
+func (e *ExtAuthz) denied(r refusal) *authv3.CheckResponse {
+	reason, cred := refusalName(r.reason), credentialName(r.credential)
+	headerValue := reason
+	if cred != "" {
+		headerValue += "; credential=" + cred
+	}
+	status, grpcCode, challenge := typev3.StatusCode_Unauthorized, code.Code_UNAUTHENTICATED, `Bearer error="invalid_token"`
+	switch r.code {
+	case connect.CodePermissionDenied:
+		status, grpcCode, challenge = typev3.StatusCode_Forbidden, code.Code_PERMISSION_DENIED, `Bearer error="insufficient_scope"`
+	case connect.CodeResourceExhausted:
+		status, grpcCode, challenge = typev3.StatusCode_TooManyRequests, code.Code_RESOURCE_EXHAUSTED, ""
+	}
+	if r.reason == authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_MISSING {
+		challenge = `Bearer realm="authsvc"`
+	}
+	body, _ := json.Marshal(refusalBody{Error: reason, Credential: cred})
+	headers := []*corev3.HeaderValueOption{
+		header("content-type", "application/json"),
+		header(e.headers.reason, headerValue),
+	}
+	if challenge != "" {
+		headers = append(headers, header("www-authenticate", challenge))
+	}
+	if r.code == connect.CodeResourceExhausted {
+		secs := max(int64((r.retryAfter+time.Second-1)/time.Second), 1)
+		headers = append(headers, header("retry-after", strconv.FormatInt(secs, 10)))
+	}
 	return &authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(c), Message: reason},
+		Status: &rpcstatus.Status{Code: int32(grpcCode), Message: headerValue},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status: &typev3.HttpStatus{Code: status},
-			Headers: []*corev3.HeaderValueOption{
-				header("www-authenticate", challenge),
-				header("content-type", "application/json"),
-				header(e.headers.reason, reason),
-			},
-			Body: string(body),
+			Status:  &typev3.HttpStatus{Code: status},
+			Headers: headers,
+			Body:    string(body),
 		}},
 	}
 }
@@ -179,10 +263,9 @@ func header(k, v string) *corev3.HeaderValueOption {
 	}
 }
 
-// bearerToken reads "Authorization: Bearer <token>" from Envoy's header
-// map, whose keys are lower case.
-func bearerToken(headers map[string]string) (string, bool) {
-	v := headers["authorization"]
+// bearerToken reads the token of an "Authorization: Bearer <token>"
+// header value.
+func bearerToken(v string) (string, bool) {
 	scheme, token, ok := strings.Cut(strings.TrimSpace(v), " ")
 	if !ok || !strings.EqualFold(scheme, "bearer") {
 		return "", false

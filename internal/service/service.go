@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -58,6 +59,9 @@ type AuthConfig struct {
 	// ClockLeeway is the clock skew allowed between Wacht and this
 	// service, as the token verifier allows it; 0 means 5s.
 	ClockLeeway time.Duration
+	// Authenticate configures the credentials Authenticate and Envoy's
+	// Check accept.
+	Authenticate AuthenticateConfig
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -80,6 +84,8 @@ type AuthServer struct {
 
 	apiKeyTTL time.Duration
 	apiKeys   *otter.Cache[[sha256.Size]byte, *authsvcv1.VerifyAPIKeyResponse]
+
+	authn AuthenticateConfig
 }
 
 // NewAuthServer returns the AuthService implementation.
@@ -103,6 +109,10 @@ func NewAuthServer(cfg AuthConfig) (*AuthServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Authenticate.Credentials == 0 {
+		cfg.Authenticate.Credentials = AllCredentials
+	}
+	cfg.Authenticate.APIKeyHeader = strings.ToLower(strings.TrimSpace(cfg.Authenticate.APIKeyHeader))
 	ttl := cfg.APIKeyCacheTTL
 	if ttl <= 0 {
 		ttl = 5 * time.Second
@@ -128,5 +138,6 @@ func NewAuthServer(cfg AuthConfig) (*AuthServer, error) {
 		revoked:   revoked,
 		apiKeyTTL: ttl,
 		apiKeys:   apiKeys,
+		authn:     cfg.Authenticate,
 	}, nil
 }

@@ -23,17 +23,7 @@ func (s *AuthServer) VerifySession(ctx context.Context, req *connect.Request[aut
 	if err != nil {
 		return nil, s.errs.toConnect(ctx, err)
 	}
-	out := &authsvcv1.VerifySessionResponse{
-		UserId:                  claims.Subject,
-		SessionId:               claims.SessionID,
-		OrganizationId:          claims.Organization,
-		WorkspaceId:             claims.Workspace,
-		OrganizationPermissions: claims.OrganizationPermissions,
-		WorkspacePermissions:    claims.WorkspacePermissions,
-		IssuedAt:                timestamp(claims.IssuedAt),
-		ExpiresAt:               timestamp(claims.ExpiresAt),
-		Metadata:                structFromMap(claims.Metadata),
-	}
+	out := sessionResponse(claims)
 	res := connect.NewResponse(out)
 	if msg.GetIncludeUser() {
 		r, err := s.users.Get(ctx, claims.Subject)
@@ -47,6 +37,21 @@ func (s *AuthServer) VerifySession(ctx context.Context, req *connect.Request[aut
 		markStale(res.Header(), r.Stale)
 	}
 	return res, nil
+}
+
+// sessionResponse describes verified claims.
+func sessionResponse(claims *sessiontoken.Claims) *authsvcv1.VerifySessionResponse {
+	return &authsvcv1.VerifySessionResponse{
+		UserId:                  claims.Subject,
+		SessionId:               claims.SessionID,
+		OrganizationId:          claims.Organization,
+		WorkspaceId:             claims.Workspace,
+		OrganizationPermissions: claims.OrganizationPermissions,
+		WorkspacePermissions:    claims.WorkspacePermissions,
+		IssuedAt:                timestamp(claims.IssuedAt),
+		ExpiresAt:               timestamp(claims.ExpiresAt),
+		Metadata:                structFromMap(claims.Metadata),
+	}
 }
 
 // Verify checks a session token, its permissions and, when asked, that
