@@ -4,6 +4,8 @@ FROM golang:1.26 AS build
 WORKDIR /src
 # Modules first, in their own layer, so that code changes reuse it.
 COPY go.mod go.sum ./
+# Unset, Go's default proxy; make image-test points it at a local module cache.
+ARG GOPROXY
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY gen ./gen
 COPY internal ./internal

@@ -1,7 +1,7 @@
 GO  ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
 
-.PHONY: run test generate lint bench build check-generated
+.PHONY: run test generate lint bench build check-generated image-test
 
 ## run: start authsvc dev on 127.0.0.1:8080 (built-in Wacht emulator, in-memory store)
 run: build
@@ -37,3 +37,7 @@ check-generated: generate
 bench: build
 	tools/with-postgres.sh sh -c '$(GO) test -run="^$$" -bench=. -benchmem ./...; rc=$$?; \
 	  $(GO) run ./cmd/authsvc-bench -bin bin/authsvc $(BENCHFLAGS) && exit $$rc'
+
+## image-test: build the Dockerfile with podman (local stand-ins for its base images) and prove the image runs (root, Debian)
+image-test:
+	tools/with-postgres.sh tools/image-test.sh
