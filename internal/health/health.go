@@ -25,10 +25,18 @@ type Checker struct {
 	logger   *slog.Logger
 	interval time.Duration
 	timeout  time.Duration
+	// grace is how long after the start a dependency that has never been
+	// usable may stay so before that is worth a warning: a listener that
+	// connects a moment after the first probe is not an alarm.
+	grace time.Duration
+	start time.Time
 
 	mu       sync.Mutex
 	probes   []namedProbe
 	failing  map[string]string
+	usable   map[string]bool // has passed a probe since the start
+	warned   map[string]bool // a warning is out and no recovery logged
+	ready    bool            // has been SERVING since the start
 	serving  atomic.Bool
 	shutdown atomic.Bool
 }
@@ -40,14 +48,20 @@ type namedProbe struct {
 
 // NewChecker returns a Checker for the named services (the empty name, for
 // the server as a whole, is always included). It reports NOT_SERVING until
-// [Checker.Run] has seen every probe pass.
+// [Checker.Run] has seen every probe pass. A dependency that has not been
+// usable yet is logged at debug for its first 10 seconds, and warned about
+// only after that; once it has been usable, a failure is a warning at once.
 func NewChecker(logger *slog.Logger, services ...string) *Checker {
 	c := &Checker{
 		services: map[string]bool{"": true},
 		logger:   logger,
 		interval: 2 * time.Second,
 		timeout:  time.Second,
+		grace:    10 * time.Second,
+		start:    time.Now(),
 		failing:  map[string]string{},
+		usable:   map[string]bool{},
+		warned:   map[string]bool{},
 	}
 	for _, s := range services {
 		c.services[s] = true
@@ -64,16 +78,24 @@ func (c *Checker) Add(name string, p Probe) {
 }
 
 // Run probes every dependency now and then periodically, until ctx ends.
+// Until the first time every probe passes it probes more often, from
+// 100ms doubling up to the usual interval, so that readiness follows
+// quickly on a dependency that needed a moment at the start.
 func (c *Checker) Run(ctx context.Context) {
-	t := time.NewTicker(c.interval)
-	defer t.Stop()
+	wait := min(100*time.Millisecond, c.interval)
 	for {
 		c.Probe(ctx)
+		if c.serving.Load() {
+			wait = c.interval
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
+		wait = min(2*wait, c.interval)
 	}
 }
 
@@ -89,20 +111,36 @@ func (c *Checker) Probe(ctx context.Context) {
 		err := p.probe(pctx)
 		cancel()
 		c.mu.Lock()
-		_, wasFailing := c.failing[p.name]
 		if err != nil {
 			ok = false
 			c.failing[p.name] = err.Error()
-			if !wasFailing {
+			switch {
+			case c.warned[p.name]:
+			case c.usable[p.name] || time.Since(c.start) >= c.grace:
+				c.warned[p.name] = true
 				c.logger.Warn("dependency not usable", "dependency", p.name, "error", err)
+			default:
+				c.logger.Debug("waiting for dependency", "dependency", p.name, "error", err)
 			}
-		} else if wasFailing {
+		} else {
 			delete(c.failing, p.name)
-			c.logger.Info("dependency usable again", "dependency", p.name)
+			c.usable[p.name] = true
+			if c.warned[p.name] {
+				delete(c.warned, p.name)
+				c.logger.Info("dependency usable again", "dependency", p.name)
+			}
 		}
 		c.mu.Unlock()
 	}
 	c.serving.Store(ok)
+	if ok {
+		c.mu.Lock()
+		if !c.ready {
+			c.ready = true
+			c.logger.Info("every dependency usable", "after", time.Since(c.start).Round(time.Millisecond).String())
+		}
+		c.mu.Unlock()
+	}
 }
 
 // Failing returns the dependencies whose last probe failed, with why.

@@ -1,15 +1,20 @@
 package health_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/authsvc/authsvc/internal/health"
 )
@@ -63,5 +68,156 @@ func TestChecker(t *testing.T) {
 	}
 	if _, err := c.Check(ctx, &grpchealth.CheckRequest{Service: "no.such.Service"}); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Errorf("unknown service: %v, want NotFound", err)
+	}
+}
+
+// logLines returns a logger at debug level and a function that returns the
+// level and message of every line logged so far.
+func logLines(t *testing.T) (*slog.Logger, func() []string) {
+	t.Helper()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	h := slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})
+	return slog.New(h), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			if line == "" {
+				continue
+			}
+			level, msg := field(line, "level="), field(line, "msg=")
+			out = append(out, level+" "+msg)
+		}
+		return out
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// field returns the value after key in a text log line, unquoted.
+func field(line, key string) string {
+	_, rest, ok := strings.Cut(line, key)
+	if !ok {
+		return ""
+	}
+	if strings.HasPrefix(rest, `"`) {
+		end := strings.Index(rest[1:], `"`)
+		return rest[1 : end+1]
+	}
+	v, _, _ := strings.Cut(rest, " ")
+	return v
+}
+
+func TestCheckerLogsQuietlyAtStart(t *testing.T) {
+	t.Parallel()
+	type round struct{ listening, db bool }
+	tests := []struct {
+		name   string
+		grace  time.Duration
+		rounds []round
+		want   []string
+	}{
+		{
+			name:   "a listener a moment late at the start is no alarm",
+			grace:  time.Hour,
+			rounds: []round{{false, true}, {true, true}, {true, true}},
+			want: []string{
+				"DEBUG waiting for dependency",
+				"INFO every dependency usable",
+			},
+		},
+		{
+			name:   "never usable past the grace period is a warning, once",
+			grace:  0,
+			rounds: []round{{false, true}, {false, true}, {true, true}},
+			want: []string{
+				"WARN dependency not usable",
+				"INFO dependency usable again",
+				"INFO every dependency usable",
+			},
+		},
+		{
+			name:   "a failure after being usable is a warning at once, even in the grace period",
+			grace:  time.Hour,
+			rounds: []round{{true, true}, {true, false}, {true, false}, {true, true}},
+			want: []string{
+				"INFO every dependency usable",
+				"WARN dependency not usable",
+				"INFO dependency usable again",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			logger, lines := logLines(t)
+			var current round
+			c := health.NewChecker(logger)
+			c.SetGrace(tt.grace)
+			c.Add("cache-notifier", func(context.Context) error {
+				if !current.listening {
+					return errors.New("not listening")
+				}
+				return nil
+			})
+			c.Add("postgres", func(context.Context) error {
+				if !current.db {
+					return errors.New("connection refused")
+				}
+				return nil
+			})
+			for _, r := range tt.rounds {
+				current = r
+				c.Probe(t.Context())
+			}
+			if diff := cmp.Diff(tt.want, lines()); diff != "" {
+				t.Errorf("log lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRunReadiesSoonAfterASlowStart(t *testing.T) {
+	t.Parallel()
+	logger, _ := logLines(t)
+	c := health.NewChecker(logger)
+	// An hour between probes: readiness within the test's time can only
+	// come from the faster probes at the start (100ms, then 200ms).
+	c.SetInterval(time.Hour)
+	var calls atomic.Int32
+	c.Add("cache-notifier", func(context.Context) error {
+		if calls.Add(1) < 3 {
+			return errors.New("not listening")
+		}
+		return nil
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(time.Minute)
+	for !c.Serving() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not SERVING after %d probes; want the start-up probes to come faster than the interval", calls.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
