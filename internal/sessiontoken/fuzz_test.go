@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/authsvc/authsvc/internal/sessiontoken"
 )
@@ -96,7 +97,7 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted token with claims %+v", c)
 		}
 		again, err := v.Verify(ctx, token)
-		if err != nil || again != c {
+		if err != nil || !cmp.Equal(again, c) {
 			t.Fatalf("second Verify of an accepted token = %v, %v", again, err)
 		}
 	})

@@ -77,8 +77,8 @@ func TestRotationOverlapKeepsCachedTokens(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify after adding a key: %v", err)
 	}
-	if again != first || hits.Load() != 1 {
-		t.Errorf("cached entry lost when a key was added (same=%v hits=%d)", again == first, hits.Load())
+	if !cmp.Equal(again, first) || hits.Load() != 1 {
+		t.Errorf("cached entry lost when a key was added (same=%v hits=%d)", cmp.Equal(again, first), hits.Load())
 	}
 	if _, err := v.Verify(ctx, newKey.mint(t, validClaims(baseTime))); err != nil {
 		t.Errorf("Verify(new key token): %v", err)

@@ -12,8 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/maypok86/otter/v2"
 )
 
@@ -24,11 +23,13 @@ const (
 	DefaultMinRefetchInterval = 10 * time.Second
 	DefaultFetchTimeout       = 10 * time.Second
 	DefaultCacheSize          = 100_000
+	DefaultCacheBytes         = 32 << 20
+	DefaultRefusalCacheSize   = 65_536
 	DefaultMaxTokenBytes      = 16 << 10
 )
 
-// allowedAlgorithms is the only signature algorithm Wacht session tokens use.
-var allowedAlgorithms = []jose.SignatureAlgorithm{jose.ES256}
+// refusalTTL is how long a refusal is remembered.
+const refusalTTL = 10 * time.Minute
 
 // KeySetFetcher returns the raw JWKS document of the Frontend API
 // (/.well-known/jwks.json). It must be safe for concurrent use.
@@ -55,6 +56,13 @@ type Config struct {
 	FetchTimeout time.Duration
 	// CacheSize is the most verified tokens remembered. Default 100,000.
 	CacheSize int
+	// CacheBytes bounds the heap the remembered verified tokens take, as
+	// estimated per entry. Default 32 MiB.
+	CacheBytes int64
+	// RefusalCacheSize is the most refused tokens remembered, so that a
+	// token refused once is refused again without a signature check.
+	// Default 65,536 (about 10 MiB).
+	RefusalCacheSize int
 	// MaxTokenBytes is the longest token accepted; longer ones get
 	// [ErrTokenTooLarge]. Default 16 KiB.
 	MaxTokenBytes int
@@ -84,9 +92,14 @@ type Verifier struct {
 	logger        *slog.Logger
 	onRefresh     func(bool)
 	onCacheLookup func(bool)
+	// onSignatureCheck, set only by tests, is called before each
+	// signature check.
+	onSignatureCheck func()
 
-	keys  atomic.Pointer[keySet]
-	cache *otter.Cache[[sha256.Size]byte, *cacheEntry]
+	keys    atomic.Pointer[keySet]
+	cache   *tokenCache
+	refused *refusalCache
+	perms   permSets
 
 	fetchMu   sync.Mutex
 	inflight  *flight
@@ -103,7 +116,7 @@ func New(cfg Config) (*Verifier, error) {
 		return nil, errors.New("new session token verifier: fetcher is required")
 	}
 	if cfg.Leeway < 0 || cfg.RefreshInterval < 0 || cfg.MinRefetchInterval < 0 ||
-		cfg.FetchTimeout < 0 || cfg.CacheSize < 0 || cfg.MaxTokenBytes < 0 {
+		cfg.FetchTimeout < 0 || cfg.CacheSize < 0 || cfg.CacheBytes < 0 || cfg.RefusalCacheSize < 0 || cfg.MaxTokenBytes < 0 {
 		return nil, errors.New("new session token verifier: negative setting")
 	}
 	v := &Verifier{
@@ -125,11 +138,15 @@ func New(cfg Config) (*Verifier, error) {
 	if v.logger == nil {
 		v.logger = slog.Default()
 	}
-	cache, err := newTokenCache(cmp.Or(cfg.CacheSize, DefaultCacheSize), v.now, v.leeway)
+	cache, err := newTokenCache(cmp.Or(cfg.CacheSize, DefaultCacheSize), cmp.Or(cfg.CacheBytes, DefaultCacheBytes), v.now, v.leeway)
 	if err != nil {
 		return nil, err
 	}
-	v.cache = cache
+	refused, err := newRefusalCache(cmp.Or(cfg.RefusalCacheSize, DefaultRefusalCacheSize), refusalTTL, v.now)
+	if err != nil {
+		return nil, err
+	}
+	v.cache, v.refused = cache, refused
 	return v, nil
 }
 
@@ -145,26 +162,37 @@ func (v *Verifier) Ready() bool {
 // Other errors are [ErrTokenTooLarge], [ErrNoKeys] (no key set loaded), or
 // ctx's error when ctx ended while waiting for a key set fetch.
 //
-// The returned *Claims may be shared with other callers and must not be
-// modified. A token verified before is answered from a cache, keyed by the
-// token's SHA-256, until its exp plus leeway, as long as the key that
-// verified it is still in the key set.
+// The strings, slices and Metadata map of the returned *Claims may be
+// shared with other callers and must not be modified. A token verified
+// before is answered from a cache, keyed by the token's SHA-256, until its
+// exp plus leeway, as long as the key that verified it is still in the key
+// set. A token refused before is refused again from a second cache, keyed
+// the same way, without a signature check: for as long as the key set is
+// the same when it was refused for its signature or its kid, and never
+// when it was refused as not yet valid.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > v.maxTokenBytes {
 		return nil, ErrTokenTooLarge
 	}
 	sum := tokenKey(token)
 	if e, ok := v.cache.GetIfPresent(sum); ok {
-		if e.claims.stillValid(v.now(), v.leeway) && v.keys.Load().has(e.key) {
+		if e.stillValid(v.now(), v.leeway) && v.keys.Load().has(e.key) {
 			v.cacheLookup(true)
-			return e.claims, nil
+			return e.claims(v.issuer), nil
 		}
 		v.cache.Invalidate(sum)
 	}
 	v.cacheLookup(false)
+	if err := v.refusedBefore(ctx, sum); err != nil {
+		return nil, err
+	}
 	e, err := v.cache.Get(ctx, sum, otter.LoaderFunc[[sha256.Size]byte, *cacheEntry](
 		func(ctx context.Context, _ [sha256.Size]byte) (*cacheEntry, error) {
-			return v.verifyFull(ctx, token)
+			e, ks, err := v.verifyFull(ctx, token)
+			if err != nil {
+				v.rememberRefusal(sum, err, ks)
+			}
+			return e, err
 		}))
 	if err != nil {
 		return nil, err
@@ -172,12 +200,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if !v.keys.Load().has(e.key) {
 		// Loaded by a verification that began before its key was removed.
 		v.cache.Invalidate(sum)
-		e, err = v.verifyFull(ctx, token)
+		e, _, err = v.verifyFull(ctx, token)
 		if err != nil {
 			return nil, err
 		}
 	}
-	return e.claims, nil
+	return e.claims(v.issuer), nil
 }
 
 func (v *Verifier) cacheLookup(hit bool) {
@@ -186,89 +214,123 @@ func (v *Verifier) cacheLookup(hit bool) {
 	}
 }
 
-// verifyFull parses token, verifies its signature and then its claims.
-func (v *Verifier) verifyFull(ctx context.Context, token string) (*cacheEntry, error) {
-	tok, err := jwt.ParseSigned(token, allowedAlgorithms)
-	if err != nil {
-		return nil, parseError(err)
+// refusedBefore returns the remembered refusal of the token whose hash is
+// sum, or nil when the token must be verified. A refusal for a bad
+// signature or an unknown kid holds only under the key set it was made
+// under, and, as a first refusal of that kind does, it first asks for a
+// fresh key set (the shared, rate-limited refetch), so that a key Wacht
+// has just added is found whether or not the token was seen before.
+func (v *Verifier) refusedBefore(ctx context.Context, sum [sha256.Size]byte) error {
+	r, ok := v.refused.GetIfPresent(sum)
+	if !ok {
+		return nil
 	}
-	kid := tok.Headers[0].KeyID
+	if r.keys == nil {
+		return r.err
+	}
+	if v.keys.Load() == r.keys {
+		if err := v.refetch(ctx); err != nil {
+			return err
+		}
+		if v.keys.Load() == r.keys {
+			return r.err
+		}
+	}
+	v.refused.Invalidate(sum)
+	return nil
+}
 
+// rememberRefusal remembers err for the token whose hash is sum, if err
+// is a refusal that holds for good, or for as long as ks is the key set.
+// A token refused as not yet valid becomes valid with time, so that
+// refusal is never remembered; neither are errors that are not refusals.
+func (v *Verifier) rememberRefusal(sum [sha256.Size]byte, err error, ks *keySet) {
+	var e *Error
+	if !errors.As(err, &e) {
+		return
+	}
+	switch e.Reason {
+	case ReasonNotYetValid:
+		return
+	case ReasonBadSignature, ReasonUnknownKey:
+		if ks == nil {
+			return
+		}
+		v.refused.Set(sum, refusal{err: e, keys: ks})
+	default:
+		v.refused.Set(sum, refusal{err: e})
+	}
+}
+
+// verifyFull parses token, verifies its signature and then its claims. It
+// returns the key set the signature was checked against, if any.
+func (v *Verifier) verifyFull(ctx context.Context, token string) (*cacheEntry, *keySet, error) {
+	tok, err := parseCompact(token)
+	if err != nil {
+		return nil, nil, err
+	}
 	ks := v.keys.Load()
-	raw, key, err := verifySignature(tok, ks, kid)
+	key, err := v.verifySignature(tok, ks)
 	if retryable(err) {
 		if ferr := v.refetch(ctx); ferr != nil {
-			return nil, ferr
+			return nil, nil, ferr
 		}
 		if cur := v.keys.Load(); cur != ks {
 			ks = cur
-			raw, key, err = verifySignature(tok, ks, kid)
+			key, err = v.verifySignature(tok, ks)
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, ks, err
 	}
-	claims, err := checkClaims(raw, v.issuer, v.now(), v.leeway)
-	if err != nil {
-		return nil, err
-	}
-	return &cacheEntry{claims: claims, key: key}, nil
-}
-
-// verifySignature checks tok with the key named by kid or, without a kid,
-// with each key of ks, and decodes the payload once a key verifies it.
-func verifySignature(tok *jwt.JSONWebToken, ks *keySet, kid string) (*rawClaims, *verificationKey, error) {
-	if ks == nil || len(ks.keys) == 0 {
-		return nil, nil, ErrNoKeys
-	}
-	if kid != "" {
-		k := ks.byKID(kid)
-		if k == nil {
-			return nil, nil, newError(ReasonUnknownKey, "kid not in key set", nil)
-		}
-		raw, err := verifyWith(tok, k)
-		return raw, k, err
-	}
-	var err error
-	for _, k := range ks.keys {
-		var raw *rawClaims
-		raw, err = verifyWith(tok, k)
-		if err == nil {
-			return raw, k, nil
-		}
-		if r, _ := ReasonOf(err); r != ReasonBadSignature {
-			return nil, nil, err
-		}
-	}
-	return nil, nil, err
-}
-
-// verifyWith checks tok's signature with k and decodes the verified payload.
-func verifyWith(tok *jwt.JSONWebToken, k *verificationKey) (*rawClaims, error) {
 	var raw rawClaims
-	if err := tok.Claims(k.pub, &raw); err != nil {
-		if errors.Is(err, jose.ErrCryptoFailure) {
-			return nil, newError(ReasonBadSignature, "", err)
-		}
-		return nil, newError(ReasonMalformed, "bad claims or header", err)
+	if err := josejson.Unmarshal(tok.payload, &raw); err != nil {
+		return nil, ks, errBadClaims
 	}
-	return &raw, nil
+	sid, err := checkClaims(&raw, v.issuer, v.now(), v.leeway)
+	if err != nil {
+		return nil, ks, err
+	}
+	return newCacheEntry(&raw, sid, key, &v.perms), ks, nil
+}
+
+// verifySignature checks tok with the key named by its kid or, without a
+// kid, with each key of ks, and returns the key that verified it.
+func (v *Verifier) verifySignature(tok *compactJWS, ks *keySet) (*verificationKey, error) {
+	if ks == nil || len(ks.keys) == 0 {
+		return nil, ErrNoKeys
+	}
+	if len(tok.signature) != es256SignatureSize {
+		// No key can verify it: not worth a key set fetch.
+		return nil, errBadSigSize
+	}
+	digest := tok.digest()
+	if tok.kid != "" {
+		k := ks.byKID(tok.kid)
+		if k == nil {
+			return nil, errUnknownKey
+		}
+		if !v.checkSignature(tok, k, &digest) {
+			return nil, errBadSig
+		}
+		return k, nil
+	}
+	for _, k := range ks.keys {
+		if v.checkSignature(tok, k, &digest) {
+			return k, nil
+		}
+	}
+	return nil, errBadSig
+}
+
+func (v *Verifier) checkSignature(tok *compactJWS, k *verificationKey, digest *[sha256.Size]byte) bool {
+	if v.onSignatureCheck != nil {
+		v.onSignatureCheck()
+	}
+	return tok.verify(k.pub, digest)
 }
 
 // retryable reports whether err may go away with a fresh key set.
 func retryable(err error) bool {
-	if errors.Is(err, ErrNoKeys) {
-		return true
-	}
-	r, ok := ReasonOf(err)
-	return ok && (r == ReasonUnknownKey || r == ReasonBadSignature)
-}
-
-// parseError classifies an error of jwt.ParseSigned.
-func parseError(err error) error {
-	var alg *jose.ErrUnexpectedSignatureAlgorithm
-	if errors.As(err, &alg) && alg.Got != "" {
-		return newError(ReasonUnsupportedAlgorithm, "alg is not ES256", err)
-	}
-	return newError(ReasonMalformed, "not a JWS compact token", err)
+	return err == ErrNoKeys || err == errUnknownKey || err == errBadSig
 }
