@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/authsvc/authsvc/internal/app"
 )
 
 // headerPrefix is what AUTHSVC_EXTAUTHZ_HEADER_PREFIX must look like.
@@ -24,15 +26,12 @@ const (
 )
 
 // secret is a configuration value that must never be printed.
-type secret string
-
-func (secret) String() string                 { return "[redacted]" }
-func (secret) GoString() string               { return "[redacted]" }
-func (secret) LogValue() slog.Value           { return slog.StringValue("[redacted]") }
-func (s secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+type secret = app.Secret
 
 // config is everything authsvc reads from its environment.
 type config struct {
+	app.Config
+
 	mode mode
 
 	Addr            string
@@ -40,35 +39,12 @@ type config struct {
 	ShutdownTimeout time.Duration
 	ShutdownDelay   time.Duration
 
-	WachtAPIKey         secret
-	WachtAPIURL         string
-	WachtGatewayURL     string
-	WachtFrontendURL    string
-	WachtWebhookSecret  secret
-	WachtRequestsPerMin int
-
 	DatabaseURL secret
 	Migrate     bool
 
-	CallersFile  string
-	InsecureOpen bool
-	TLSCert      string
-	TLSKey       string
-	TLSClientCA  string
-
-	ExtAuthzHeaderPrefix       string
-	ExtAuthzStripAuthorization bool
-	ExtAuthzCheckRevocation    bool
-
-	RotationPollInterval time.Duration
-	MaxGracePeriod       time.Duration
-
-	CacheMaxEntries int
-
-	UserTTL     time.Duration
-	SessionsTTL time.Duration
-	MaxStale    time.Duration
-	TokenLeeway time.Duration
+	TLSCert     string
+	TLSKey      string
+	TLSClientCA string
 }
 
 // env reads variables, collecting every problem so that one start reports

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel"
 
+	"github.com/authsvc/authsvc/internal/app"
 	"github.com/authsvc/authsvc/internal/postgres"
 	"github.com/authsvc/authsvc/internal/telemetry"
 )
@@ -57,30 +58,20 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 		emu.configure(cfg)
 	}
 
-	var pool *pgxpool.Pool
-	if cfg.DatabaseURL != "" {
-		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		pool, err = postgres.Open(openCtx, string(cfg.DatabaseURL))
-		cancel()
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		if cfg.Migrate {
-			v, err := postgres.Migrate(ctx, pool)
-			if err != nil {
-				return err
-			}
-			logger.Info("database migrated", "schema_version", v)
-		}
-	}
-
-	a, err := newApp(cfg, pool, logger, tp)
+	pool, err := openDatabase(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	handler := a.handler
+	if pool != nil {
+		defer pool.Close() // last: after the app's background work and Close
+	}
+
+	a, err := app.New(cfg.Config, app.Deps{Pool: pool, Logger: logger, TracerProvider: tp, Version: version})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	handler := a.Handler()
 	if emu != nil {
 		handler = emu.wrap(handler)
 	}
@@ -93,23 +84,21 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 		return fmt.Errorf("listen on AUTHSVC_ADDR %s: %w", cfg.Addr, err)
 	}
 
+	// The background work stops and is waited for on every way out, before
+	// the app and the pool close.
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRun()
-	a.start(runCtx)
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		a.Run(runCtx)
+	}()
+	defer func() {
+		stopRun()
+		<-ran
+	}()
 	if cfg.CallersFile != "" {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for {
-				select {
-				case <-hup:
-					a.reloadCallers()
-				case <-runCtx.Done():
-					return
-				}
-			}
-		}()
+		stopReload := reloadOnHangup(a)
+		defer stopReload()
 	}
 
 	addr := ln.Addr().String()
@@ -121,10 +110,68 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 		"mode", map[mode]string{modeServe: "serve", modeDev: "dev"}[m])
 	if emu != nil {
 		if err := emu.printBanner(stdout, addr, store); err != nil {
+			_ = ln.Close()
 			return err
 		}
 	}
+	if err := serveUntil(ctx, cfg, srv, ln, a, logger); err != nil {
+		return err
+	}
+	stopRun()
+	<-ran
+	logger.Info("stopped")
+	return nil
+}
 
+// openDatabase opens and migrates the database named by DATABASE_URL, or
+// returns nil without one.
+func openDatabase(ctx context.Context, cfg *config, logger *slog.Logger) (*pgxpool.Pool, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, nil
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	pool, err := postgres.Open(openCtx, string(cfg.DatabaseURL))
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Migrate {
+		v, err := postgres.Migrate(ctx, pool)
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		logger.Info("database migrated", "schema_version", v)
+	}
+	return pool, nil
+}
+
+// reloadOnHangup re-reads the callers file on every SIGHUP until the
+// returned function is called.
+func reloadOnHangup(a *app.App) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				a.ReloadCallers()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
+}
+
+// serveUntil serves on ln until ctx ends, then drains: health turns
+// NOT_SERVING, and after ShutdownDelay the server stops taking calls and
+// waits up to ShutdownTimeout for those in flight.
+func serveUntil(ctx context.Context, cfg *config, srv *http.Server, ln net.Listener, a *app.App, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {
@@ -140,7 +187,7 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 	}
 
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String(), "delay", cfg.ShutdownDelay.String())
-	a.checker.Shutdown()
+	a.Drain()
 	// Let load balancers see NOT_SERVING before the listener closes.
 	time.Sleep(cfg.ShutdownDelay)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
@@ -151,9 +198,6 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
-	stopRun()
-	a.wait()
-	logger.Info("stopped")
 	return nil
 }
 

@@ -18,6 +18,9 @@ import (
 // relative to this package's directory.
 const commandDir = "../../cmd/authsvc"
 
+// appDir holds the composition root that serves the routes.
+const appDir = "../app"
+
 // varKind is how authsvc reads an environment variable.
 type varKind string
 

@@ -164,12 +164,12 @@ func TestIngressExample(t *testing.T) {
 	t.Parallel()
 	m := loadManifests(t)
 	_, c := deployment(t, m)
-	app, err := os.ReadFile(filepath.Join(commandDir, "app.go"))
+	app, err := os.ReadFile(filepath.Join(appDir, "app.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(app), strconv.Quote(webhookPath)) {
-		t.Fatalf("%s/app.go no longer serves %s", commandDir, webhookPath)
+		t.Fatalf("%s/app.go no longer serves %s", appDir, webhookPath)
 	}
 	ings := objects[*networkingv1.Ingress](m)
 	if len(ings) == 0 {

@@ -2,9 +2,6 @@ package service_test
 
 import (
 	"context"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,16 +9,14 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"connectrpc.com/grpchealth"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	healthv1 "google.golang.org/grpc/health/grpc_health_v1"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
-	"github.com/authsvc/authsvc/internal/cache"
-	"github.com/authsvc/authsvc/internal/service"
-	"github.com/authsvc/authsvc/internal/sessiontoken"
-	"github.com/authsvc/authsvc/internal/wachtclient"
+	"github.com/authsvc/authsvc/internal/app"
+	"github.com/authsvc/authsvc/internal/app/apptest"
 	"github.com/authsvc/authsvc/internal/wachtfake"
 )
 
@@ -45,8 +40,8 @@ const (
 // benchHealthClient calls grpc.health.v1.Health/Check.
 type benchHealthClient = connect.Client[healthv1.HealthCheckRequest, healthv1.HealthCheckResponse]
 
-// benchRig is an AuthService and a no-op health service on one server,
-// with gRPC clients of both.
+// benchRig is the whole service (apptest), with gRPC clients of its
+// AuthService and of its health service, the no-op the ratios divide by.
 type benchRig struct {
 	fake    *wachtfake.Server
 	auth    authsvcv1connect.AuthServiceClient
@@ -65,88 +60,24 @@ type benchRigConfig struct {
 
 func newBenchRig(b *testing.B, cfg benchRigConfig) *benchRig {
 	b.Helper()
-	ctx := context.Background()
-	fake, err := wachtfake.New(wachtfake.Options{RequestsPerMinute: 1 << 30})
-	if err != nil {
-		b.Fatal(err)
-	}
-	wachtSrv := httptest.NewServer(fake)
-	b.Cleanup(wachtSrv.Close)
-	fake.SetIssuer(wachtSrv.URL)
-	rig := &benchRig{fake: fake, reads: &benchReadCounter{}}
+	h := apptest.New(b, apptest.Options{
+		Pool: cfg.pool,
+		Fake: wachtfake.Options{RequestsPerMinute: 1 << 30},
+		Config: func(c *app.Config) {
+			c.WachtRequestsPerMin = 1 << 30
+			c.UserTTL, c.SessionsTTL = time.Hour, time.Hour
+			c.CacheMaxEntries = cfg.maxEntries
+		},
+	})
+	rig := &benchRig{fake: h.Fake, reads: &benchReadCounter{reg: h.Registry}}
 	for i := range cfg.users {
-		uid, sid := benchSeedUser(b, fake, i)
+		uid, sid := benchSeedUser(b, h.Fake, i)
 		rig.users = append(rig.users, uid)
 		rig.session = append(rig.session, sid)
 	}
-
-	discard := slog.New(slog.DiscardHandler)
-	wacht, err := wachtclient.New(wachtclient.Config{
-		APIURL:            wachtSrv.URL,
-		GatewayURL:        wachtSrv.URL,
-		FrontendURL:       wachtSrv.URL,
-		APIKey:            fake.APIKey(),
-		RequestsPerMinute: 1 << 30,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	verifier, err := sessiontoken.New(sessiontoken.Config{Issuer: wachtSrv.URL, Fetcher: wacht, Logger: discard})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := verifier.Refresh(ctx); err != nil {
-		b.Fatal(err)
-	}
-	var notifier *cache.Notifier
-	if cfg.pool != nil {
-		notifier = cache.NewNotifier(cfg.pool, discard)
-	}
-	users, err := cache.New(cache.Config[*authsvcv1.User]{
-		Kind: "user", Pool: cfg.pool, Notifier: notifier,
-		Load: service.LoadUser(wacht), Codec: service.UserCodec{},
-		TTL: time.Hour, MaxEntries: cfg.maxEntries,
-		IsTransient: wachtclient.IsTransient, Observer: rig.reads,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(users.Close)
-	sessions, err := cache.New(cache.Config[[]*authsvcv1.Session]{
-		Kind: "sessions", Pool: cfg.pool, Notifier: notifier,
-		Load: service.LoadSessions(wacht), Codec: service.SessionsCodec{},
-		TTL: time.Hour, IsTransient: wachtclient.IsTransient,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(sessions.Close)
-	auth, err := service.NewAuthServer(service.AuthConfig{
-		Logger: discard, Verifier: verifier, Users: users, Sessions: sessions, Wacht: wacht,
-		PageTokenKey: []byte("benchmark page token key, 32 by"),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-
-	mux := http.NewServeMux()
-	mux.Handle(authsvcv1connect.NewAuthServiceHandler(auth))
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker()))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	b.Cleanup(srv.Close)
-
-	var h2c http.Protocols
-	h2c.SetUnencryptedHTTP2(true)
-	transport := &http.Transport{Protocols: &h2c}
-	b.Cleanup(transport.CloseIdleConnections)
-	hc := &http.Client{Transport: transport}
-	rig.auth = authsvcv1connect.NewAuthServiceClient(hc, srv.URL, connect.WithGRPC())
+	rig.auth = h.AuthClient(connect.WithGRPC())
 	rig.health = connect.NewClient[healthv1.HealthCheckRequest, healthv1.HealthCheckResponse](
-		hc, srv.URL+"/grpc.health.v1.Health/Check", connect.WithGRPC())
+		h.HTTPClient, h.URL+"/grpc.health.v1.Health/Check", connect.WithGRPC())
 	return rig
 }
 
@@ -247,41 +178,58 @@ func (r *benchRig) getUser(ctx context.Context, i int) error {
 }
 
 // benchReadCounter counts the user cache's reads by the level that
-// answered, to show what a benchmark really measured.
+// answered, from the service's metrics, to show what a benchmark really
+// measured.
 type benchReadCounter struct {
-	memory, postgres, load atomic.Int64
+	reg  prometheus.Gatherer
+	base map[string]float64
 }
 
-func (c *benchReadCounter) ObserveRead(_ string, source cache.Source, _ cache.Outcome) {
-	switch source {
-	case cache.SourceMemory:
-		c.memory.Add(1)
-	case cache.SourcePostgres:
-		c.postgres.Add(1)
-	case cache.SourceLoad:
-		c.load.Add(1)
+// levels returns the user cache's reads so far by level.
+func (c *benchReadCounter) levels() (map[string]float64, error) {
+	families, err := c.reg.Gather()
+	if err != nil {
+		return nil, err
 	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "authsvc_cache_reads_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var kind, level string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "kind":
+					kind = l.GetValue()
+				case "level":
+					level = l.GetValue()
+				}
+			}
+			if kind == "user" {
+				out[level] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out, nil
 }
 
-func (*benchReadCounter) ObserveLoad(string, time.Duration, error)    {}
-func (*benchReadCounter) ObservePostgresError(string, string, error)  {}
-func (*benchReadCounter) ObserveServed(string, time.Duration)         {}
-func (*benchReadCounter) ObserveRefresh(string, cache.RefreshOutcome) {}
-func (*benchReadCounter) ObserveRefreshQueue(string, int)             {}
+func (c *benchReadCounter) reset() { c.base, _ = c.levels() }
 
-func (c *benchReadCounter) reset() {
-	c.memory.Store(0)
-	c.postgres.Store(0)
-	c.load.Store(0)
-}
-
-// report adds the share of reads each level answered.
+// report adds the share of reads each level answered since reset.
 func (c *benchReadCounter) report(b *testing.B) {
-	total := float64(c.memory.Load() + c.postgres.Load() + c.load.Load())
+	now, err := c.levels()
+	if err != nil {
+		b.Fatal(err)
+	}
+	memory := now["memory"] - c.base["memory"]
+	postgres := now["postgres"] - c.base["postgres"]
+	load := now["load"] - c.base["load"]
+	total := memory + postgres + load
 	if total == 0 {
 		return
 	}
-	b.ReportMetric(float64(c.memory.Load())/total, "memory-share")
-	b.ReportMetric(float64(c.postgres.Load())/total, "postgres-share")
-	b.ReportMetric(float64(c.load.Load())/total, "load-share")
+	b.ReportMetric(memory/total, "memory-share")
+	b.ReportMetric(postgres/total, "postgres-share")
+	b.ReportMetric(load/total, "load-share")
 }

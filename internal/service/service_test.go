@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -129,60 +127,5 @@ func TestAPIKeyCacheKeysDoNotCollide(t *testing.T) {
 	}
 	if b != c {
 		t.Error("the same question got two cache keys")
-	}
-}
-
-func TestInvalidateAllSessionsIsCoalesced(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	var loads atomic.Int32
-	sessions, err := cache.New(cache.Config[[]*authsvcv1.Session]{
-		Kind: "sessions",
-		Load: func(context.Context, string) ([]*authsvcv1.Session, error) {
-			loads.Add(1)
-			return nil, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sessions.Close()
-	users, err := cache.New(cache.Config[*authsvcv1.User]{
-		Kind: "user",
-		Load: func(context.Context, string) (*authsvcv1.User, error) { return nil, cache.ErrNotFound },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer users.Close()
-	inv := NewInvalidator(users, sessions, 2*time.Second, nil)
-	get := func() {
-		t.Helper()
-		if _, err := sessions.Get(ctx, "7"); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	get() // load 1
-	if err := inv.InvalidateAllSessions(ctx); err != nil {
-		t.Fatal(err)
-	}
-	get() // dropped at once: load 2
-	for range 10 {
-		if err := inv.InvalidateAllSessions(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	get() // within the window: still cached
-	if got := loads.Load(); got != 2 {
-		t.Fatalf("loads = %d after a coalesced burst, want 2", got)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for loads.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("the drop asked for within the window never happened")
-		}
-		time.Sleep(20 * time.Millisecond)
-		get()
 	}
 }

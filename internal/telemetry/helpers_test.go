@@ -2,12 +2,8 @@ package telemetry_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -15,7 +11,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"connectrpc.com/grpcreflect"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/propagation"
@@ -23,19 +18,17 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
-	"github.com/authsvc/authsvc/internal/cache"
-	"github.com/authsvc/authsvc/internal/service"
+	"github.com/authsvc/authsvc/internal/app"
+	"github.com/authsvc/authsvc/internal/app/apptest"
 	"github.com/authsvc/authsvc/internal/sessiontoken"
 	"github.com/authsvc/authsvc/internal/telemetry"
 	"github.com/authsvc/authsvc/internal/wachtclient"
 	"github.com/authsvc/authsvc/internal/wachtfake"
-	"github.com/authsvc/authsvc/internal/webhook"
 )
 
-// stack is authsvc wired as cmd/authsvc wires it, with its metrics and
-// tracing, in front of the Wacht emulator.
+// stack is authsvc as app.New wires it, with its metrics and tracing, in
+// front of the Wacht emulator.
 type stack struct {
 	reg     *prometheus.Registry
 	metrics *telemetry.Metrics
@@ -43,10 +36,9 @@ type stack struct {
 	demo    wachtfake.Demo
 	wacht   *wachtclient.Client
 	verify  *sessiontoken.Verifier
-	users   *cache.Cache[*authsvcv1.User]
 	// url serves the AuthService, reflection, /webhooks/wacht and /metrics.
 	url           string
-	hc            *http.Client // trusts the stack's TLS certificate
+	hc            *http.Client // speaks cleartext HTTP/2 to url
 	client        authsvcv1connect.AuthServiceClient
 	webhookSecret string
 }
@@ -54,104 +46,19 @@ type stack struct {
 // newStack builds a stack whose spans go to tp.
 func newStack(t *testing.T, tp trace.TracerProvider) *stack {
 	t.Helper()
-	logger := slog.New(slog.DiscardHandler)
-	s := &stack{reg: telemetry.NewRegistry()}
-	s.metrics = telemetry.NewMetrics(s.reg)
-	s.metrics.SetBuildInfo("v1.2.3-test")
-
-	var err error
-	// The emulator sends webhooks to the stack, whose TLS certificate is
-	// known once it starts.
-	webhookClient := &http.Client{Timeout: 10 * time.Second}
-	s.fake, err = wachtfake.New(wachtfake.Options{WebhookClient: webhookClient})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wachtSrv := httptest.NewServer(s.fake)
-	t.Cleanup(wachtSrv.Close)
-	s.fake.SetIssuer(wachtSrv.URL)
-	if s.demo, err = s.fake.SeedDemo(); err != nil {
-		t.Fatal(err)
-	}
-
-	s.wacht, err = wachtclient.New(wachtclient.Config{
-		APIURL: wachtSrv.URL, GatewayURL: wachtSrv.URL, FrontendURL: wachtSrv.URL, APIKey: s.fake.APIKey(),
-		HTTPClient:     telemetry.HTTPClient(tp),
-		Observer:       s.metrics.ObserveWachtRequest,
-		RetryBaseDelay: time.Millisecond, RetryMaxDelay: 5 * time.Millisecond,
+	h := apptest.New(t, apptest.Options{
+		SeedDemo:       true,
+		TracerProvider: tp,
+		Version:        "v1.2.3-test",
+		Config: func(c *app.Config) {
+			c.WachtRetryBaseDelay, c.WachtRetryMaxDelay = time.Millisecond, 5*time.Millisecond
+		},
 	})
-	if err != nil {
-		t.Fatal(err)
+	return &stack{
+		reg: h.Registry, metrics: h.App.Metrics(), fake: h.Fake, demo: h.Demo,
+		wacht: h.App.Wacht(), verify: h.App.Verifier(),
+		url: h.URL, hc: h.HTTPClient, client: h.AuthClient(), webhookSecret: h.WebhookSecret,
 	}
-	s.verify, err = sessiontoken.New(sessiontoken.Config{
-		Issuer: wachtSrv.URL, Fetcher: s.wacht, Logger: logger,
-		OnRefresh: s.metrics.ObserveJWKSRefresh, OnCacheLookup: s.metrics.ObserveTokenCacheLookup,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.verify.Refresh(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	s.users, err = cache.New(cache.Config[*authsvcv1.User]{
-		Kind: "user", Load: telemetry.Traced(tp, "user", service.LoadUser(s.wacht)),
-		IsTransient: wachtclient.IsTransient, Observer: s.metrics, Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.users.Close)
-	sessions, err := cache.New(cache.Config[[]*authsvcv1.Session]{
-		Kind: "sessions", Load: telemetry.Traced(tp, "sessions", service.LoadSessions(s.wacht)),
-		IsTransient: wachtclient.IsTransient, Observer: s.metrics, Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sessions.Close)
-	auth, err := service.NewAuthServer(service.AuthConfig{
-		Logger: logger, Verifier: s.verify, Wacht: s.wacht,
-		Users:        telemetry.TraceCache[*authsvcv1.User](tp, s.users),
-		Sessions:     telemetry.TraceCache[[]*authsvcv1.Session](tp, sessions),
-		PageTokenKey: []byte("0123456789abcdef0123456789abcdef"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	var secret [32]byte
-	_, _ = rand.Read(secret[:])
-	s.webhookSecret = "whsec_" + base64.StdEncoding.EncodeToString(secret[:])
-	hooks, err := webhook.NewHandler(webhook.Config{
-		Secret:      s.webhookSecret,
-		Invalidator: service.NewInvalidator(s.users, sessions, 0, nil),
-		Deduper:     webhook.NewMemoryDeduper(100, time.Hour),
-		Logger:      logger,
-		Observer:    s.metrics.ObserveWebhook,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	tracing, err := telemetry.ConnectInterceptor(tp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := connect.WithInterceptors(tracing, s.metrics.Interceptor())
-	mux := http.NewServeMux()
-	mux.Handle(authsvcv1connect.NewAuthServiceHandler(auth, opts))
-	reflector := grpcreflect.NewStaticReflector(authsvcv1connect.AuthServiceName)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts))
-	mux.Handle("/webhooks/wacht", hooks)
-	mux.Handle("GET /metrics", s.metrics.Handler())
-	srv := httptest.NewUnstartedServer(mux)
-	srv.EnableHTTP2 = true // bidirectional streams (reflection) need it
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	s.url, s.hc = srv.URL, srv.Client()
-	webhookClient.Transport = s.hc.Transport
-	s.client = authsvcv1connect.NewAuthServiceClient(s.hc, s.url)
-	return s
 }
 
 // series returns every sample gathered from reg: counters and gauges by

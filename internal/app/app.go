@@ -1,4 +1,8 @@
-package main
+// Package app builds a running authsvc from its configuration: the
+// caches, the Wacht client, the RPC handlers behind one mux with the
+// caller policy and interceptors, and the background work. See
+// docs/architecture.md for the parts and how they connect.
+package app
 
 import (
 	"context"
@@ -14,7 +18,9 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
@@ -39,30 +45,111 @@ const maxRequestBytes = 256 << 10
 // accepts compression.
 const compressMinBytes = 1024
 
-// app is every long-lived part of a running authsvc.
-type app struct {
-	logger   *slog.Logger
-	wacht    *wachtclient.Client
-	verifier *sessiontoken.Verifier
-	notifier *cache.Notifier // nil without Postgres
-	users    *cache.Cache[*authsvcv1.User]
-	sessions *cache.Cache[[]*authsvcv1.Session]
-	auth     *service.AuthServer
-	rotator  *rotation.Rotator
-	checker  *health.Checker
-	callers  *callers.Authenticator
-	metrics  *telemetry.Metrics
-	handler  http.Handler
+// keySetLoadTimeout bounds the first load of the Frontend API key set in
+// Run; after it the verifier keeps trying in the background.
+const keySetLoadTimeout = 3 * time.Second
 
-	background sync.WaitGroup
+// Secret is a configuration value that must never be printed.
+type Secret string
+
+func (Secret) String() string                 { return "[redacted]" }
+func (Secret) GoString() string               { return "[redacted]" }
+func (Secret) LogValue() slog.Value           { return slog.StringValue("[redacted]") }
+func (s Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// Config is what the service is told by its operator. The README's
+// configuration table names the variable behind each field.
+type Config struct {
+	WachtAPIKey         Secret
+	WachtAPIURL         string
+	WachtGatewayURL     string
+	WachtFrontendURL    string
+	WachtWebhookSecret  Secret
+	WachtRequestsPerMin int
+	// WachtRetryBaseDelay and WachtRetryMaxDelay shape the Wacht client's
+	// retries; zero means its defaults.
+	WachtRetryBaseDelay time.Duration
+	WachtRetryMaxDelay  time.Duration
+
+	CallersFile  string
+	InsecureOpen bool
+
+	ExtAuthzHeaderPrefix       string
+	ExtAuthzStripAuthorization bool
+	ExtAuthzCheckRevocation    bool
+
+	RotationPollInterval time.Duration
+	MaxGracePeriod       time.Duration
+
+	CacheMaxEntries int
+
+	UserTTL     time.Duration
+	SessionsTTL time.Duration
+	MaxStale    time.Duration
+	TokenLeeway time.Duration
 }
 
-// newApp builds the service from its configuration. pool may be nil (the
-// in-memory store).
-func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.TracerProvider) (*app, error) {
-	a := &app{logger: logger}
-	a.metrics = telemetry.NewMetrics(telemetry.NewRegistry())
-	a.metrics.SetBuildInfo(version)
+// Deps is what the service is given by the process that runs it. Every
+// field may be left zero.
+type Deps struct {
+	// Pool is the Postgres database; nil runs on the in-memory store.
+	Pool *pgxpool.Pool
+	// Logger receives the service's logs; nil discards them.
+	Logger *slog.Logger
+	// TracerProvider receives spans; nil traces nothing.
+	TracerProvider trace.TracerProvider
+	// Registry receives the metrics served at /metrics; nil means a new
+	// one.
+	Registry *prometheus.Registry
+	// Version is the build's version, reported in the build-info metric
+	// and the Wacht client's User-Agent.
+	Version string
+	// Now is the wall clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// App is every long-lived part of a running authsvc.
+type App struct {
+	logger      *slog.Logger
+	pool        *pgxpool.Pool
+	wacht       *wachtclient.Client
+	verifier    *sessiontoken.Verifier
+	notifier    *cache.Notifier // nil without Postgres
+	users       *cache.Cache[*authsvcv1.User]
+	sessions    *cache.Cache[[]*authsvcv1.Session]
+	invalidator *invalidator
+	rotator     *rotation.Rotator
+	checker     *health.Checker
+	callers     *callers.Authenticator
+	metrics     *telemetry.Metrics
+	handler     http.Handler
+
+	closeOnce sync.Once
+}
+
+// New builds the service. It starts nothing: Run does that.
+func New(cfg Config, deps Deps) (*App, error) {
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	tp := deps.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	reg := deps.Registry
+	if reg == nil {
+		reg = telemetry.NewRegistry()
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	pool := deps.Pool
+
+	a := &App{logger: logger, pool: pool}
+	a.metrics = telemetry.NewMetrics(reg)
+	a.metrics.SetBuildInfo(deps.Version)
 	var err error
 	a.wacht, err = wachtclient.New(wachtclient.Config{
 		HTTPClient:        telemetry.HTTPClient(tp),
@@ -71,8 +158,10 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 		GatewayURL:        cfg.WachtGatewayURL,
 		FrontendURL:       cfg.WachtFrontendURL,
 		APIKey:            string(cfg.WachtAPIKey),
-		Version:           version,
+		Version:           deps.Version,
 		RequestsPerMinute: cfg.WachtRequestsPerMin,
+		RetryBaseDelay:    cfg.WachtRetryBaseDelay,
+		RetryMaxDelay:     cfg.WachtRetryMaxDelay,
 		Logger:            logger.With("component", "wacht"),
 	})
 	if err != nil {
@@ -93,17 +182,24 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 	if pool != nil {
 		a.notifier = cache.NewNotifier(pool, logger)
 	}
-	a.users, err = newCache(a, cfg, pool, tp, "user", cfg.UserTTL, service.LoadUser(a.wacht), service.UserCodec{})
+	a.users, err = newCache(a, cfg, tp, "user", cfg.UserTTL, service.LoadUser(a.wacht), service.UserCodec{})
 	if err != nil {
 		return nil, err
 	}
-	a.sessions, err = newCache(a, cfg, pool, tp, "sessions", cfg.SessionsTTL, service.LoadSessions(a.wacht), service.SessionsCodec{})
+	a.sessions, err = newCache(a, cfg, tp, "sessions", cfg.SessionsTTL, service.LoadSessions(a.wacht), service.SessionsCodec{})
 	if err != nil {
+		a.users.Close()
 		return nil, err
 	}
+	// From here on, a failure must release the caches.
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
 
 	pageKey := sha256.Sum256(append([]byte("authsvc page tokens\x00"), cfg.WachtAPIKey...))
-	a.auth, err = service.NewAuthServer(service.AuthConfig{
+	auth, err := service.NewAuthServer(service.AuthConfig{
 		Logger:       logger,
 		Verifier:     a.verifier,
 		Users:        telemetry.TraceCache[*authsvcv1.User](tp, a.users),
@@ -135,7 +231,7 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 	}
 	extAuthz, err := service.NewExtAuthz(service.ExtAuthzConfig{
 		Logger:             logger,
-		Decider:            a.auth,
+		Decider:            auth,
 		HeaderPrefix:       cfg.ExtAuthzHeaderPrefix,
 		StripAuthorization: cfg.ExtAuthzStripAuthorization,
 		CheckRevocation:    cfg.ExtAuthzCheckRevocation,
@@ -144,19 +240,9 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 		return nil, err
 	}
 
-	var dedupe webhook.Deduper = webhook.NewMemoryDeduper(100_000, 24*time.Hour)
-	if pool != nil {
-		dedupe = webhook.NewPostgresDeduper(pool, 7*24*time.Hour)
-	}
-	hooks, err := webhook.NewHandler(webhook.Config{
-		Secret:      string(cfg.WachtWebhookSecret),
-		Invalidator: service.NewInvalidator(a.users, a.sessions, 0, logger),
-		Deduper:     dedupe,
-		Logger:      logger.With("component", "webhook"),
-		Observer:    a.metrics.ObserveWebhook,
-	})
+	hooks, err := a.webhooks(cfg, now)
 	if err != nil {
-		return nil, fmt.Errorf("webhooks: %w", err)
+		return nil, err
 	}
 
 	a.checker = health.NewChecker(logger, authsvcv1connect.AuthServiceName, authsvcv1connect.AdminServiceName)
@@ -194,7 +280,7 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 		}),
 	}
 	mux := http.NewServeMux()
-	mux.Handle(authsvcv1connect.NewAuthServiceHandler(a.auth, opts...))
+	mux.Handle(authsvcv1connect.NewAuthServiceHandler(auth, opts...))
 	mux.Handle(authsvcv1connect.NewAdminServiceHandler(admin, opts...))
 	mux.Handle(extAuthz.Handler(opts...))
 	// Every handler on the port gets the same options, so health checks
@@ -229,11 +315,11 @@ func newApp(cfg *config, pool *pgxpool.Pool, logger *slog.Logger, tp trace.Trace
 }
 
 // newCache makes one of the read-through caches in front of Wacht.
-func newCache[V any](a *app, cfg *config, pool *pgxpool.Pool, tp trace.TracerProvider, kind string,
+func newCache[V any](a *App, cfg Config, tp trace.TracerProvider, kind string,
 	ttl time.Duration, load cache.Loader[V], codec cache.Codec[V]) (*cache.Cache[V], error) {
 	return cache.New(cache.Config[V]{
 		Kind:        kind,
-		Pool:        pool,
+		Pool:        a.pool,
 		Notifier:    a.notifier,
 		Load:        telemetry.Traced(tp, kind, load),
 		Codec:       codec,
@@ -246,36 +332,57 @@ func newCache[V any](a *app, cfg *config, pool *pgxpool.Pool, tp trace.TracerPro
 	})
 }
 
-// start loads the key set and starts the background work, which stops
-// when ctx ends.
-func (a *app) start(ctx context.Context) {
-	loadCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+// webhooks returns the receiver of Wacht's webhooks, which drops what the
+// caches hold about what changed.
+func (a *App) webhooks(cfg Config, now func() time.Time) (http.Handler, error) {
+	var dedupe webhook.Deduper = webhook.NewMemoryDeduper(100_000, 24*time.Hour)
+	if a.pool != nil {
+		dedupe = webhook.NewPostgresDeduper(a.pool, 7*24*time.Hour)
+	}
+	a.invalidator = newInvalidator(a.users, a.sessions, invalidatorConfig{Now: now, Logger: a.logger})
+	hooks, err := webhook.NewHandler(webhook.Config{
+		Secret:      string(cfg.WachtWebhookSecret),
+		Invalidator: a.invalidator,
+		Deduper:     dedupe,
+		Logger:      a.logger.With("component", "webhook"),
+		Observer:    a.metrics.ObserveWebhook,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	return hooks, nil
+}
+
+// Handler serves every RPC, /webhooks/wacht and /metrics, behind the
+// caller policy.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Run loads the Frontend API key set, then runs the background work (key
+// set refresh, cache invalidations, health probes, the rotation worker)
+// until ctx ends. It returns once all of it has stopped.
+func (a *App) Run(ctx context.Context) {
+	loadCtx, cancel := context.WithTimeout(ctx, keySetLoadTimeout)
 	if err := a.verifier.Refresh(loadCtx); err != nil {
 		a.logger.Warn("could not load the Frontend API key set yet; retrying in the background", "error", err)
 	}
 	cancel()
-	run := func(f func(context.Context)) {
-		a.background.Add(1)
-		go func() {
-			defer a.background.Done()
-			f(ctx)
-		}()
-	}
-	run(a.verifier.Run)
+	var wg sync.WaitGroup
+	wg.Go(func() { a.verifier.Run(ctx) })
 	if a.notifier != nil {
-		run(a.notifier.Run)
+		wg.Go(func() { a.notifier.Run(ctx) })
 	}
-	run(a.checker.Run)
-	run(a.rotator.RunWorker)
+	wg.Go(func() { a.checker.Run(ctx) })
+	wg.Go(func() { a.rotator.RunWorker(ctx) })
+	wg.Wait()
 }
 
-// wait waits for the background work started by start to stop, once its
-// context has ended.
-func (a *app) wait() { a.background.Wait() }
+// Drain makes the health service answer NOT_SERVING, so that load
+// balancers stop sending calls before the listener closes.
+func (a *App) Drain() { a.checker.Shutdown() }
 
-// reloadCallers re-reads the callers file, keeping the current one when
+// ReloadCallers re-reads the callers file, keeping the current one when
 // the new one is broken.
-func (a *app) reloadCallers() {
+func (a *App) ReloadCallers() {
 	if err := a.callers.Reload(); err != nil {
 		a.logger.Error("reload AUTHSVC_CALLERS_FILE: keeping the callers loaded before", "error", err)
 		return
@@ -283,8 +390,24 @@ func (a *app) reloadCallers() {
 	a.logger.Info("reloaded AUTHSVC_CALLERS_FILE")
 }
 
-// close releases what newApp made.
-func (a *app) close() {
-	a.users.Close()
-	a.sessions.Close()
+// Close finishes the invalidation the webhook receiver still owes and
+// releases the caches. Call it after Run has returned and before the
+// database pool closes.
+func (a *App) Close() {
+	a.closeOnce.Do(func() {
+		if a.invalidator != nil {
+			a.invalidator.close()
+		}
+		a.users.Close()
+		a.sessions.Close()
+	})
 }
+
+// Metrics returns the service's metrics.
+func (a *App) Metrics() *telemetry.Metrics { return a.metrics }
+
+// Wacht returns the service's Wacht client.
+func (a *App) Wacht() *wachtclient.Client { return a.wacht }
+
+// Verifier returns the service's session token verifier.
+func (a *App) Verifier() *sessiontoken.Verifier { return a.verifier }
