@@ -55,8 +55,10 @@ func (s *AuthServer) checkAPIKey(ctx context.Context, key, method, resource stri
 	perms := slices.Clone(required)
 	slices.Sort(perms)
 	cacheKey := apiKeyCacheKey(key, method, resource, perms)
-	if cached, ok := s.apiKeys.GetIfPresent(cacheKey); ok {
-		return proto.CloneOf(cached), nil
+	if s.apiKeys != nil {
+		if cached, ok := s.apiKeys.GetIfPresent(cacheKey); ok {
+			return proto.CloneOf(cached), nil
+		}
 	}
 
 	check, err := s.wacht.CheckAuthz(ctx, wachtclient.AuthzCheckRequest{
@@ -76,7 +78,10 @@ func (s *AuthServer) checkAPIKey(ctx context.Context, key, method, resource stri
 		return nil, err
 	}
 	out := apiKeyVerdict(check)
-	if out.Allowed {
+	// An answer under rate limits is not reused: the gateway counts each
+	// call against the key's limits, and a reused answer would let the
+	// key make calls the gateway never saw.
+	if out.Allowed && s.apiKeys != nil && len(check.RateLimits) == 0 && check.RetryAfter == 0 {
 		s.apiKeys.Set(cacheKey, proto.CloneOf(out))
 	}
 	return out, nil

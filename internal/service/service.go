@@ -44,6 +44,15 @@ type Wacht interface {
 	CheckAuthz(ctx context.Context, req wachtclient.AuthzCheckRequest) (*wachtclient.AuthzCheckResponse, error)
 }
 
+// Bounds of AuthConfig.APIKeyCacheTTL.
+const (
+	// DefaultAPIKeyCacheTTL is the reuse of allowed VerifyAPIKey answers
+	// that the command sets unless told otherwise.
+	DefaultAPIKeyCacheTTL = 5 * time.Second
+	// MaxAPIKeyCacheTTL caps it: a revoked key must stop working soon.
+	MaxAPIKeyCacheTTL = 10 * time.Second
+)
+
 // AuthConfig holds what AuthServer needs.
 type AuthConfig struct {
 	Logger   *slog.Logger
@@ -53,8 +62,9 @@ type AuthConfig struct {
 	Wacht    Wacht
 	// PageTokenKey signs page tokens; every replica must use the same key.
 	PageTokenKey []byte
-	// APIKeyCacheTTL is how long an allowed VerifyAPIKey answer is reused:
-	// 0 means 5s; it is capped at 10s.
+	// APIKeyCacheTTL is how long an allowed VerifyAPIKey answer is reused,
+	// at most 10s; 0 turns reuse off. An answer that carries rate limits
+	// is never reused: each call must reach the gateway to count.
 	APIKeyCacheTTL time.Duration
 	// ClockLeeway is the clock skew allowed between Wacht and this
 	// service, as the token verifier allows it; 0 means 5s.
@@ -82,8 +92,7 @@ type AuthServer struct {
 	leeway  time.Duration
 	revoked *revokedSessions
 
-	apiKeyTTL time.Duration
-	apiKeys   *otter.Cache[[sha256.Size]byte, *authsvcv1.VerifyAPIKeyResponse]
+	apiKeys *otter.Cache[[sha256.Size]byte, *authsvcv1.VerifyAPIKeyResponse]
 
 	authn AuthenticateConfig
 }
@@ -113,31 +122,29 @@ func NewAuthServer(cfg AuthConfig) (*AuthServer, error) {
 		cfg.Authenticate.Credentials = AllCredentials
 	}
 	cfg.Authenticate.APIKeyHeader = strings.ToLower(strings.TrimSpace(cfg.Authenticate.APIKeyHeader))
-	ttl := cfg.APIKeyCacheTTL
-	if ttl <= 0 {
-		ttl = 5 * time.Second
-	}
-	ttl = min(ttl, 10*time.Second)
-	apiKeys, err := otter.New(&otter.Options[[sha256.Size]byte, *authsvcv1.VerifyAPIKeyResponse]{
-		MaximumSize:      10_000,
-		ExpiryCalculator: otter.ExpiryWriting[[sha256.Size]byte, *authsvcv1.VerifyAPIKeyResponse](ttl),
-	})
-	if err != nil {
-		return nil, err
+	ttl := min(cfg.APIKeyCacheTTL, MaxAPIKeyCacheTTL)
+	var apiKeys *otter.Cache[[sha256.Size]byte, *authsvcv1.VerifyAPIKeyResponse]
+	if ttl > 0 {
+		apiKeys, err = otter.New(&otter.Options[[sha256.Size]byte, *authsvcv1.VerifyAPIKeyResponse]{
+			MaximumSize:      10_000,
+			ExpiryCalculator: otter.ExpiryWriting[[sha256.Size]byte, *authsvcv1.VerifyAPIKeyResponse](ttl),
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	return &AuthServer{
-		logger:    cfg.Logger,
-		errs:      errorMapper{logger: cfg.Logger},
-		verifier:  cfg.Verifier,
-		users:     cfg.Users,
-		sessions:  cfg.Sessions,
-		wacht:     cfg.Wacht,
-		pages:     pageTokens{key: cfg.PageTokenKey},
-		now:       cfg.Now,
-		leeway:    cfg.ClockLeeway,
-		revoked:   revoked,
-		apiKeyTTL: ttl,
-		apiKeys:   apiKeys,
-		authn:     cfg.Authenticate,
+		logger:   cfg.Logger,
+		errs:     errorMapper{logger: cfg.Logger},
+		verifier: cfg.Verifier,
+		users:    cfg.Users,
+		sessions: cfg.Sessions,
+		wacht:    cfg.Wacht,
+		pages:    pageTokens{key: cfg.PageTokenKey},
+		now:      cfg.Now,
+		leeway:   cfg.ClockLeeway,
+		revoked:  revoked,
+		apiKeys:  apiKeys,
+		authn:    cfg.Authenticate,
 	}, nil
 }
