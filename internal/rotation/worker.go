@@ -81,11 +81,21 @@ func (r *Rotator) try(ctx context.Context, rev revocation) attempt {
 		r.observe(WorkerRevoked)
 		return attempt{done: true, at: now}
 	case errors.Is(err, wachtclient.ErrNotFound):
-		// Revoked already: by an earlier attempt whose outcome was lost, or
-		// by someone else. Either way the key no longer works.
-		r.log.InfoContext(ctx, "old api key already revoked", append(attrs, "error", err)...)
-		r.observe(WorkerRevoked)
-		return attempt{done: true, at: now}
+		// Revoked already, by an earlier attempt whose outcome was lost or
+		// by someone else; or this is not the Wacht the key lives in (an
+		// emulator answers 404 for every real app). Only a listing that
+		// shows the key revoked says which.
+		gone, lerr := r.confirmGone(ctx, rev)
+		now = r.clock()
+		if gone {
+			r.log.InfoContext(ctx, "old api key already revoked", append(attrs, "error", err)...)
+			r.observe(WorkerRevoked)
+			return attempt{done: true, at: now}
+		}
+		if ctx.Err() != nil {
+			return attempt{abandoned: true}
+		}
+		err = fmt.Errorf("%w, and the key is not confirmed revoked: %w", err, lerr)
 	case ctx.Err() != nil:
 		return attempt{abandoned: true}
 	}
@@ -99,6 +109,29 @@ func (r *Rotator) try(ctx context.Context, rev revocation) attempt {
 		r.observe(WorkerFailed)
 	}
 	return attempt{at: now, next: next, err: err.Error()}
+}
+
+// confirmGone reports whether the app of rev lists its key, inactive keys
+// included, as revoked; if not, the error says why. Wacht keeps revoked
+// keys and has no way to delete one, so a key missing from the listing,
+// like an app Wacht does not know, means the call reached a Wacht that
+// never had the key: no confirmation.
+func (r *Rotator) confirmGone(ctx context.Context, rev revocation) (bool, error) {
+	callCtx, cancel := context.WithTimeout(budget.WithClass(ctx, budget.Write), revokeTimeout)
+	defer cancel()
+	keys, err := r.wacht.ListAPIKeys(callCtx, rev.appSlug, true)
+	if err != nil {
+		return false, err
+	}
+	for _, k := range keys {
+		if string(k.ID) == rev.keyID {
+			if !k.IsActive || k.RevokedAt != nil {
+				return true, nil
+			}
+			return false, errors.New("the app lists it as active")
+		}
+	}
+	return false, errors.New("the app does not list it, inactive keys included")
 }
 
 // backoff is the delay after the failed attempt that follows failures

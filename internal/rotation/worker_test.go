@@ -3,6 +3,7 @@ package rotation_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/pgtest"
 	"github.com/authsvc/authsvc/internal/rotation"
+	"github.com/authsvc/authsvc/internal/wachtclient"
 	"github.com/authsvc/authsvc/internal/wachtfake"
 )
 
@@ -261,5 +263,58 @@ func TestRunWorker(t *testing.T) {
 		if e.key(t, appOrders, id).IsActive {
 			t.Errorf("key %s still active", id)
 		}
+	}
+}
+
+// lyingWacht answers every revocation 404, as a Wacht that does not hold
+// the key (an emulator on a shared database) does.
+type lyingWacht struct{ rotation.Wacht }
+
+func (lyingWacht) RevokeAPIKey(_ context.Context, appSlug, keyID, _ string) error {
+	return fmt.Errorf("revoke api key %s of app %q: %w", keyID, appSlug, wachtclient.ErrNotFound)
+}
+
+// TestRevokeNotFoundIsConfirmed checks that a 404 to a revocation marks
+// it done only once the app lists the key as revoked.
+func TestRevokeNotFoundIsConfirmed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		wacht func(e *env) rotation.Wacht
+	}{
+		// Answers 404 but lists the key as active.
+		{"key_still_active", func(e *env) rotation.Wacht { return lyingWacht{e.client} }},
+		// Another Wacht altogether: the app is unknown there.
+		{"another_wacht", func(e *env) rotation.Wacht {
+			other := newEnv(t)
+			return other.client
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			pool := pgtest.NewPool(t)
+			good := e.rotator(t, rotation.NewPostgresStore(pool))
+			oldID, res := rotateLater(t, e, good, appOrders, time.Minute)
+			e.clock.Advance(time.Minute)
+
+			wrong := e.rotator(t, rotation.NewPostgresStore(pool), func(c *rotation.Config) { c.Wacht = tt.wacht(e) })
+			revokeDue(t, wrong, 0)
+			rec := record(t, good, res.AuditID)
+			if rec.Outcome != rotation.OutcomePendingRevocation || rec.RevokeAttempts != 1 || !strings.Contains(rec.RevokeError, "not confirmed revoked") {
+				t.Fatalf("after an unconfirmed 404: outcome %q, %d attempts, error %q; want pending, 1, not confirmed",
+					rec.Outcome, rec.RevokeAttempts, rec.RevokeError)
+			}
+			if !e.key(t, appOrders, oldID).IsActive {
+				t.Fatal("the key is revoked already")
+			}
+			// The real Wacht revokes it after the backoff.
+			e.clock.Advance(10 * time.Second)
+			revokeDue(t, good, 1)
+			if e.key(t, appOrders, oldID).IsActive {
+				t.Error("the old key was never revoked")
+			}
+		})
 	}
 }
