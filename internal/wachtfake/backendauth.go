@@ -26,6 +26,9 @@ func (s *Server) authorizeBackend(w http.ResponseWriter, r *http.Request) bool {
 	}
 	s.mu.Lock()
 	allowed, _, retryAfterMS := s.backendLimit.take(s.now())
+	if !allowed {
+		s.rateLimited++
+	}
 	s.mu.Unlock()
 	if !allowed {
 		// Wacht puts the Gateway's milliseconds into a message that says

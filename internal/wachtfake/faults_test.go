@@ -145,14 +145,17 @@ func TestCalls(t *testing.T) {
 func TestBackendRateLimit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{RequestsPerMinute: 3})
+	// One request every 10 s: the window of any minute holds all three.
 	for i := range 3 {
 		if got := e.backend(t, "GET", "/users", ""); got.status != 200 {
 			t.Fatalf("request %d = %d", i, got.status)
 		}
+		e.clock.Advance(10 * time.Second)
 	}
 	got := e.backend(t, "GET", "/users/1/details", "")
-	// Wacht puts the gateway's milliseconds into a message saying seconds.
-	if got.status != 429 || string(got.body) != errorJSON(429, "Rate limit exceeded. Retry after 20000 seconds") {
+	// Wacht puts the gateway's milliseconds into a message saying seconds:
+	// the first request leaves the window 30 s from now.
+	if got.status != 429 || string(got.body) != errorJSON(429, "Rate limit exceeded. Retry after 30000 seconds") {
 		t.Errorf("over budget = %d %s", got.status, got.body)
 	}
 	if h := got.header.Get("Retry-After"); h != "" {
@@ -164,12 +167,36 @@ func TestBackendRateLimit(t *testing.T) {
 	if got := e.request(t, "GET", "/users", ""); got.status != 401 {
 		t.Errorf("unauthenticated request = %d, want 401 before the budget", got.status)
 	}
+	// A token bucket would have refilled by now; a sliding window has not.
 	e.clock.Advance(20 * time.Second)
+	if got := e.backend(t, "GET", "/users", ""); got.status != 429 {
+		t.Errorf("50 s after the first request = %d, want 429", got.status)
+	}
+	e.clock.Advance(10 * time.Second)
 	if got := e.backend(t, "GET", "/users", ""); got.status != 200 {
-		t.Errorf("after refill = %d", got.status)
+		t.Errorf("once the first request left the window = %d", got.status)
 	}
 	if got := e.backend(t, "GET", "/users", ""); got.status != 429 {
 		t.Errorf("budget refilled too much: %d", got.status)
+	}
+	if n := e.s.RateLimited(); n != 3 {
+		t.Errorf("RateLimited() = %d, want 3", n)
+	}
+}
+
+func TestBackendLatency(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{BackendLatency: 50 * time.Millisecond})
+	start := time.Now()
+	if got := e.backend(t, "GET", "/users", ""); got.status != 200 {
+		t.Fatalf("request = %d", got.status)
+	}
+	if took := time.Since(start); took < 50*time.Millisecond {
+		t.Errorf("Backend API request answered after %v, want at least the 50ms latency", took)
+	}
+	e.s.SetBackendLatency(0)
+	if got := e.backend(t, "GET", "/users", ""); got.status != 200 {
+		t.Fatalf("request without latency = %d", got.status)
 	}
 }
 

@@ -3,6 +3,7 @@ package wachtfake
 import (
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Route names, as counted by [Server.Calls] and matched by [Fault.Route].
@@ -145,6 +146,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not found")
 		return
 	}
+	if kind == kindBackend && !s.delayBackend(r) {
+		return
+	}
 	if kind == kindBackend && !s.authorizeBackend(w, r) {
 		return
 	}
@@ -157,6 +161,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.handle(s, w, r, p)
+}
+
+// delayBackend waits the Backend API latency and reports whether the
+// client is still there.
+func (s *Server) delayBackend(r *http.Request) bool {
+	s.mu.Lock()
+	d := s.backendLatency
+	s.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 func (s *Server) countCall(name string) {

@@ -58,6 +58,10 @@ type Options struct {
 	// of the deployment; zero means [DefaultRequestsPerMinute]. Over it the
 	// Backend API answers 429 without a Retry-After header.
 	RequestsPerMinute int
+	// BackendLatency is added to every Backend API request before it is
+	// answered, as the network and Wacht would; it may be changed with
+	// [Server.SetBackendLatency]. Injected latency uses real time.
+	BackendLatency time.Duration
 	// WebhookClient sends webhooks in [Server.SendWebhook]; nil means a
 	// client with a 10 s timeout.
 	WebhookClient *http.Client
@@ -75,7 +79,6 @@ type Server struct {
 	apiKey        string
 	deploymentID  string
 	webhookClient *http.Client
-	backendLimit  *windowLimiter
 	routes        []route
 
 	mu       sync.Mutex
@@ -94,6 +97,11 @@ type Server struct {
 	exchangeLimiters map[string]*windowLimiter
 	calls            map[string]int
 	faults           map[string]*Fault
+
+	// The Backend API's budget and latency, guarded by mu.
+	backendLimit   *slidingWindow
+	backendLatency time.Duration
+	rateLimited    int
 }
 
 // New returns a Server with one signing key and no data.
@@ -101,8 +109,8 @@ func New(opts Options) (*Server, error) {
 	if opts.TokenLifetime < 0 {
 		return nil, fmt.Errorf("new server: negative token lifetime: %w", ErrInvalid)
 	}
-	if opts.RequestsPerMinute < 0 {
-		return nil, fmt.Errorf("new server: negative requests per minute: %w", ErrInvalid)
+	if opts.RequestsPerMinute < 0 || opts.BackendLatency < 0 {
+		return nil, fmt.Errorf("new server: negative requests per minute or latency: %w", ErrInvalid)
 	}
 	s := &Server{
 		now:              opts.Now,
@@ -135,7 +143,8 @@ func New(opts Options) (*Server, error) {
 	if rpm == 0 {
 		rpm = DefaultRequestsPerMinute
 	}
-	s.backendLimit = newWindowLimiter(rpm, time.Minute, s.now())
+	s.backendLimit = newSlidingWindow(rpm, time.Minute)
+	s.backendLatency = opts.BackendLatency
 
 	s.apiKey = opts.APIKey
 	if s.apiKey != "" && !validKeyFormat(s.apiKey) {
@@ -157,6 +166,32 @@ func New(opts Options) (*Server, error) {
 	}
 	s.key = key
 	return s, nil
+}
+
+// SetRequestsPerMinute replaces the Backend API budget with a new one of
+// rpm requests a minute, none of them spent yet.
+func (s *Server) SetRequestsPerMinute(rpm int) {
+	if rpm <= 0 {
+		rpm = DefaultRequestsPerMinute
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.backendLimit = newSlidingWindow(rpm, time.Minute)
+}
+
+// SetBackendLatency sets the latency added to every Backend API request.
+func (s *Server) SetBackendLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.backendLatency = max(d, 0)
+}
+
+// RateLimited returns how many Backend API requests were answered 429
+// because the deployment's budget was spent.
+func (s *Server) RateLimited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rateLimited
 }
 
 // SetIssuer sets the Frontend API origin used as the `iss` claim.
