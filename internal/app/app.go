@@ -27,6 +27,7 @@ import (
 	"github.com/authsvc/authsvc/internal/cache"
 	"github.com/authsvc/authsvc/internal/callers"
 	"github.com/authsvc/authsvc/internal/health"
+	"github.com/authsvc/authsvc/internal/jsoncodec"
 	"github.com/authsvc/authsvc/internal/rotation"
 	"github.com/authsvc/authsvc/internal/rpclog"
 	"github.com/authsvc/authsvc/internal/service"
@@ -271,6 +272,9 @@ func New(cfg Config, deps Deps) (*App, error) {
 		connect.WithReadMaxBytes(maxRequestBytes),
 		// Small answers cost more to compress than to send.
 		connect.WithCompressMinBytes(compressMinBytes),
+		// Connect's JSON, with a fast path for flat messages such as
+		// VerifySession's.
+		connect.WithCodec(jsoncodec.New()),
 		// Tracing outermost, then metrics (whose exemplars need the span),
 		// then the log line.
 		connect.WithInterceptors(tracing, a.metrics.Interceptor(), rpclog.NewInterceptor(logger, callers.LogAttrs)),
