@@ -13,10 +13,15 @@ import (
 	"time"
 
 	"github.com/authsvc/authsvc/internal/app"
+	"github.com/authsvc/authsvc/internal/service"
 )
 
 // headerPrefix is what AUTHSVC_EXTAUTHZ_HEADER_PREFIX must look like.
 var headerPrefix = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,40}$`)
+
+// cookieName is what a cookie or header name must look like (an RFC 7230
+// token).
+var cookieName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 
 type mode int
 
@@ -195,6 +200,27 @@ func loadConfig(m mode, getenv func(string) string) (*config, error) {
 	}
 	c.ExtAuthzStripAuthorization = e.boolean("AUTHSVC_EXTAUTHZ_STRIP_AUTHORIZATION", false)
 	c.ExtAuthzCheckRevocation = e.boolean("AUTHSVC_EXTAUTHZ_CHECK_REVOCATION", false)
+	creds, err := service.ParseCredentials(e.str("AUTHSVC_EXTAUTHZ_CREDENTIALS", "bearer,token_cookie,session_cookie,api_key"))
+	switch {
+	case err != nil:
+		e.problem("AUTHSVC_EXTAUTHZ_CREDENTIALS: %v", err)
+	case creds == 0:
+		e.problem("AUTHSVC_EXTAUTHZ_CREDENTIALS lists no credential kind: list some of bearer, token_cookie, session_cookie, api_key")
+	}
+	c.ExtAuthzCredentials = creds
+	for name := range strings.SplitSeq(e.str("AUTHSVC_EXTAUTHZ_TOKEN_COOKIES", ""), ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if !cookieName.MatchString(name) {
+			e.problem("AUTHSVC_EXTAUTHZ_TOKEN_COOKIES: %q is not a cookie name", name)
+		}
+		c.ExtAuthzTokenCookies = append(c.ExtAuthzTokenCookies, name)
+	}
+	c.ExtAuthzAPIKeyHeader = strings.ToLower(e.str("AUTHSVC_EXTAUTHZ_API_KEY_HEADER", ""))
+	if h := c.ExtAuthzAPIKeyHeader; h != "" && (!cookieName.MatchString(h) || h == "authorization" || h == "cookie") {
+		e.problem("AUTHSVC_EXTAUTHZ_API_KEY_HEADER: %q is not a header name other than authorization and cookie, such as x-api-key", h)
+	}
 
 	c.RotationPollInterval = e.duration("AUTHSVC_ROTATION_POLL_INTERVAL", 5*time.Second)
 	c.MaxGracePeriod = e.duration("AUTHSVC_MAX_GRACE_PERIOD", 30*24*time.Hour)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/authsvc/authsvc/internal/service"
 )
 
 func mapEnv(m map[string]string) func(string) string {
@@ -76,6 +78,10 @@ func TestLoadConfigProblems(t *testing.T) {
 		{"tls_half", modeDev, map[string]string{"AUTHSVC_TLS_CERT": "/c"}, []string{"AUTHSVC_TLS_KEY"}},
 		{"budget", modeDev, map[string]string{"AUTHSVC_WACHT_REQUESTS_PER_MINUTE": "0"}, []string{"AUTHSVC_WACHT_REQUESTS_PER_MINUTE"}},
 		{"log_level", modeDev, map[string]string{"AUTHSVC_LOG_LEVEL": "loud"}, []string{"AUTHSVC_LOG_LEVEL"}},
+		{"credential_kind", modeDev, map[string]string{"AUTHSVC_EXTAUTHZ_CREDENTIALS": "bearer,passkey"}, []string{"AUTHSVC_EXTAUTHZ_CREDENTIALS", "passkey"}},
+		{"no_credential_kind", modeDev, map[string]string{"AUTHSVC_EXTAUTHZ_CREDENTIALS": ","}, []string{"AUTHSVC_EXTAUTHZ_CREDENTIALS"}},
+		{"cookie_name", modeDev, map[string]string{"AUTHSVC_EXTAUTHZ_TOKEN_COOKIES": "__auth_a, bad name"}, []string{"AUTHSVC_EXTAUTHZ_TOKEN_COOKIES", "bad name"}},
+		{"api_key_header", modeDev, map[string]string{"AUTHSVC_EXTAUTHZ_API_KEY_HEADER": "Cookie"}, []string{"AUTHSVC_EXTAUTHZ_API_KEY_HEADER"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +99,30 @@ func TestLoadConfigProblems(t *testing.T) {
 				t.Errorf("error leaks the webhook secret: %v", err)
 			}
 		})
+	}
+}
+
+func TestLoadConfigCredentials(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(modeDev, mapEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ExtAuthzCredentials != service.AllCredentials || c.ExtAuthzTokenCookies != nil || c.ExtAuthzAPIKeyHeader != "" {
+		t.Errorf("defaults: %v %q %q", c.ExtAuthzCredentials, c.ExtAuthzTokenCookies, c.ExtAuthzAPIKeyHeader)
+	}
+	c, err = loadConfig(modeDev, mapEnv(map[string]string{
+		"AUTHSVC_EXTAUTHZ_CREDENTIALS":    " bearer , api_key",
+		"AUTHSVC_EXTAUTHZ_TOKEN_COOKIES":  "__auth_app_example_com,,__auth_b",
+		"AUTHSVC_EXTAUTHZ_API_KEY_HEADER": "X-API-Key",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{c.ExtAuthzCredentials, c.ExtAuthzTokenCookies, c.ExtAuthzAPIKeyHeader}
+	want := []any{service.CredentialsBearer | service.CredentialsAPIKey, []string{"__auth_app_example_com", "__auth_b"}, "x-api-key"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
 	}
 }
 

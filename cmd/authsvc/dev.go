@@ -27,7 +27,13 @@ type emulator struct {
 	demo          wachtfake.Demo
 	webhookSecret string
 	logger        *slog.Logger
+	// tokenCookie is a cookie authsvc reads session tokens from.
+	tokenCookie string
 }
+
+// devTokenCookie is the token cookie dev reads when none is configured,
+// named as Wacht's Next.js SDK names it: __auth_<scope>.
+const devTokenCookie = "__auth_dev"
 
 func startEmulator(logger *slog.Logger) (*emulator, error) {
 	fake, err := wachtfake.New(wachtfake.Options{})
@@ -72,6 +78,10 @@ func (e *emulator) configure(cfg *config) {
 	if cfg.WachtWebhookSecret == "" {
 		cfg.WachtWebhookSecret = secret(e.webhookSecret)
 	}
+	if len(cfg.ExtAuthzTokenCookies) == 0 {
+		cfg.ExtAuthzTokenCookies = []string{devTokenCookie}
+	}
+	e.tokenCookie = cfg.ExtAuthzTokenCookies[0]
 }
 
 func (e *emulator) close() { _ = e.srv.Close() }
@@ -166,10 +176,47 @@ func (e *emulator) printBanner(w io.Writer, addr, store string) error {
 		rpc("authsvc.v1.AdminService/ListRotations", fmt.Sprintf(`{"appSlug":"%s"}`, d.AppSlug))
 	}
 	rpc("envoy.service.auth.v3.Authorization/Check", `{"attributes":{"request":{"http":{"headers":{"authorization":"Bearer '"$TOKEN"'"}}}}}`)
+	p("\nAuthenticate, one line per credential kind (Envoy's Check takes the same headers):\n\n")
+	for _, c := range e.credentialExamples() {
+		p("  # %s\n", c.kind)
+		rpc("authsvc.v1.AuthService/Authenticate", c.body)
+	}
 	p("\nOr with plain curl (Connect protocol, JSON):\n\n")
-	p("  curl -s -H 'Content-Type: application/json' -d '{\"userId\":\"%s\"}' %s/authsvc.v1.AuthService/GetUser\n\n", ada.ID, base)
+	p("  curl -s -H 'Content-Type: application/json' -d '{\"userId\":\"%s\"}' %s/authsvc.v1.AuthService/GetUser\n", ada.ID, base)
+	for _, c := range e.credentialExamples() {
+		p("  curl -s -H 'Content-Type: application/json' -d '%s' %s/authsvc.v1.AuthService/Authenticate\n", c.body, base)
+	}
+	p("\n")
 	_, err = io.WriteString(w, b.String())
 	return err
+}
+
+// credentialExample is an Authenticate request body for one kind of
+// credential, for a shell (it may expand $TOKEN).
+type credentialExample struct{ kind, body string }
+
+// credentialExamples are Authenticate bodies for each credential kind the
+// demo has: a session token as bearer and as cookie, the demo user's
+// __session cookie and development session, and an API-auth key.
+func (e *emulator) credentialExamples() []credentialExample {
+	d := e.demo
+	out := []credentialExample{
+		{"session token (Authorization: Bearer)", `{"headers":{"authorization":"Bearer '"$TOKEN"'"},"method":"GET","path":"/orders"}`},
+		{"session token in the " + e.tokenCookie + " cookie", `{"headers":{"cookie":"` + e.tokenCookie + `='"$TOKEN"'"},"method":"GET","path":"/orders"}`},
+	}
+	if len(d.SessionCookies) > 0 {
+		out = append(out, credentialExample{"Wacht session cookie, exchanged at the Frontend API",
+			fmt.Sprintf(`{"headers":{"cookie":"__session=%s"},"method":"GET","path":"/orders","clientAddress":"192.0.2.10"}`, d.SessionCookies[0].Value)})
+	}
+	if d.DevSession != "" {
+		out = append(out, credentialExample{"development session",
+			fmt.Sprintf(`{"headers":{"x-development-session":"%s"},"method":"GET","path":"/orders","clientAddress":"192.0.2.11"}`, d.DevSession)})
+	}
+	if len(d.Keys) > 0 {
+		out = append(out, credentialExample{"API-auth key",
+			fmt.Sprintf(`{"headers":{"authorization":"Bearer %s"},"method":"GET","path":"/orders","requiredPermissions":["orders:read"]}`, d.Keys[0].Secret)})
+	}
+	return out
 }
 
 func withLifetime(c wachtfake.TokenClaims, d time.Duration) wachtfake.TokenClaims {

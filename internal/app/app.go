@@ -31,6 +31,7 @@ import (
 	"github.com/authsvc/authsvc/internal/rotation"
 	"github.com/authsvc/authsvc/internal/rpclog"
 	"github.com/authsvc/authsvc/internal/service"
+	"github.com/authsvc/authsvc/internal/sessionexchange"
 	"github.com/authsvc/authsvc/internal/sessiontoken"
 	"github.com/authsvc/authsvc/internal/telemetry"
 	"github.com/authsvc/authsvc/internal/wachtclient"
@@ -78,6 +79,11 @@ type Config struct {
 	ExtAuthzHeaderPrefix       string
 	ExtAuthzStripAuthorization bool
 	ExtAuthzCheckRevocation    bool
+	// ExtAuthzCredentials are the credential kinds Check and Authenticate
+	// accept; zero means all.
+	ExtAuthzCredentials  service.Credentials
+	ExtAuthzTokenCookies []string
+	ExtAuthzAPIKeyHeader string
 
 	RotationPollInterval time.Duration
 	MaxGracePeriod       time.Duration
@@ -199,6 +205,16 @@ func New(cfg Config, deps Deps) (*App, error) {
 		}
 	}()
 
+	var exchange service.SessionExchanger
+	if cfg.ExtAuthzCredentials == 0 || cfg.ExtAuthzCredentials&service.CredentialsSessionCookie != 0 {
+		x, err := sessionexchange.New(sessionexchange.Config{
+			Exchanger: a.wacht, Verifier: a.verifier, Logger: logger.With("component", "session_exchange"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		exchange = x
+	}
 	pageKey := sha256.Sum256(append([]byte("authsvc page tokens\x00"), cfg.WachtAPIKey...))
 	auth, err := service.NewAuthServer(service.AuthConfig{
 		Logger:       logger,
@@ -207,6 +223,12 @@ func New(cfg Config, deps Deps) (*App, error) {
 		Sessions:     telemetry.TraceCache[[]*authsvcv1.Session](tp, a.sessions),
 		Wacht:        a.wacht,
 		PageTokenKey: pageKey[:],
+		Authenticate: service.AuthenticateConfig{
+			Credentials:  cfg.ExtAuthzCredentials,
+			TokenCookies: cfg.ExtAuthzTokenCookies,
+			APIKeyHeader: cfg.ExtAuthzAPIKeyHeader,
+			Exchange:     exchange,
+		},
 	})
 	if err != nil {
 		return nil, err
