@@ -94,7 +94,7 @@ func newEdgeRig(tb testing.TB, cfg edgeRigConfig) *edgeRig {
 	if cfg.clock != nil {
 		now = cfg.clock.Now
 	}
-	fake, err := wachtfake.New(wachtfake.Options{RequestsPerMinute: 1 << 30, Now: now})
+	fake, err := wachtfake.New(wachtfake.Options{RequestsPerMinute: 100_000, Now: now})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func newEdgeRig(tb testing.TB, cfg edgeRigConfig) *edgeRig {
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	wacht, err := wachtclient.New(wachtclient.Config{
 		APIURL: wachtSrv.URL, GatewayURL: wachtSrv.URL, FrontendURL: wachtSrv.URL,
-		APIKey: fake.APIKey(), RequestsPerMinute: 1 << 30, Logger: logger,
+		APIKey: fake.APIKey(), RequestsPerMinute: 100_000, Logger: logger,
 		RetryBaseDelay: time.Millisecond, RetryMaxDelay: 5 * time.Millisecond,
 	})
 	if err != nil {
