@@ -205,15 +205,26 @@ func (e *cacheEntry) metadataBytes() int {
 // heap allocations.
 func roundUp(n int) int { return (n + 15) &^ 15 }
 
-// tokenKey returns the cache key of token: its SHA-256, so the cache never
-// holds a token. Tokens up to 2 KiB, which is all of Wacht's, are copied
-// for hashing into a buffer on the stack.
-func tokenKey(token string) [sha256.Size]byte {
-	var buf [2048]byte
-	if len(token) <= len(buf) {
-		return sha256.Sum256(append(buf[:0], token...))
+// keyHasher hashes tokens into cache keys: their SHA-256, so the caches
+// never hold a token. A token is copied for hashing into a pooled buffer,
+// which keeps the hit path free of allocations without a large stack
+// frame (a new request's goroutine would have to grow its stack for it).
+type keyHasher struct {
+	bufs sync.Pool
+}
+
+// key returns the cache key of token.
+func (h *keyHasher) key(token string) [sha256.Size]byte {
+	bp, _ := h.bufs.Get().(*[]byte)
+	if bp == nil || cap(*bp) < len(token) {
+		b := make([]byte, 0, max(len(token), 2048))
+		bp = &b
 	}
-	return sha256.Sum256([]byte(token))
+	b := append((*bp)[:0], token...)
+	sum := sha256.Sum256(b)
+	*bp = b[:0]
+	h.bufs.Put(bp)
+	return sum
 }
 
 // tokenCache maps the SHA-256 of a verified token to its entry.

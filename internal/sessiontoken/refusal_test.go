@@ -2,6 +2,10 @@ package sessiontoken_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -224,5 +228,51 @@ func TestCacheBounded(t *testing.T) {
 				t.Errorf("cache holds %d entries weighing %d bytes; want 1 to %d entries and at most %d bytes", n, w, tt.entries, tt.bytes)
 			}
 		})
+	}
+}
+
+// signRaw signs header and claims, given as JSON, with k: ES256 over the
+// exact bytes, so that tests choose the header's form.
+func signRaw(t *testing.T, k testKey, header, claims string) string {
+	t.Helper()
+	input := b64(header) + "." + b64(claims)
+	digest := sha256.Sum256([]byte(input))
+	r, s, err := ecdsa.Sign(rand.Reader, k.priv, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// TestHeaderForms: Wacht's header, read without a JSON decoder, and the
+// same members in other forms are read alike.
+func TestHeaderForms(t *testing.T) {
+	t.Parallel()
+	key := newTestKey(t, "k1")
+	claims := string(mustJSON(t, validClaims(baseTime)))
+	tests := []struct {
+		header     string
+		wantReason sessiontoken.Reason
+	}{
+		{`{"alg":"ES256","typ":"JWT"}`, 0},
+		{`{"typ":"JWT","alg":"ES256"}`, 0},
+		{` {"alg" : "ES256"}`, 0},
+		{`{"alg":"ES256","kid":"k1"}`, 0},
+		{`{"alg":"ES256","typ":"JWT","crit":["exp"]}`, sessiontoken.ReasonMalformed},
+		{`{"alg":"ES256","b64":false,"crit":["b64"]}`, sessiontoken.ReasonMalformed},
+		{`{"ALG":"ES256"}`, sessiontoken.ReasonMalformed},
+		{`{"alg":"es256"}`, sessiontoken.ReasonUnsupportedAlgorithm},
+		{`{"alg":"ES256","typ":"JWT"} `, 0},
+	}
+	for _, tt := range tests {
+		v := newVerifier(t, newFakeFetcher(jwksOf(t, key)), newFakeClock(baseTime), nil)
+		tok := signRaw(t, key, tt.header, claims)
+		_, err := v.Verify(context.Background(), tok)
+		if got, _ := sessiontoken.ReasonOf(err); got != tt.wantReason {
+			t.Errorf("header %s: Verify error = %v, want reason %v", tt.header, err, tt.wantReason)
+		}
 	}
 }

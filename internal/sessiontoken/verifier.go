@@ -100,6 +100,7 @@ type Verifier struct {
 	cache   *tokenCache
 	refused *refusalCache
 	perms   permSets
+	hasher  keyHasher
 
 	fetchMu   sync.Mutex
 	inflight  *flight
@@ -174,7 +175,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > v.maxTokenBytes {
 		return nil, ErrTokenTooLarge
 	}
-	sum := tokenKey(token)
+	sum := v.hasher.key(token)
 	if e, ok := v.cache.GetIfPresent(sum); ok {
 		if e.stillValid(v.now(), v.leeway) && v.keys.Load().has(e.key) {
 			v.cacheLookup(true)
