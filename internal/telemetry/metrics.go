@@ -24,6 +24,8 @@ type Metrics struct {
 
 	rpcRequests *prometheus.CounterVec
 	rpcDuration *prometheus.HistogramVec
+	// rpcOK caches, by procedure, the series of successful calls.
+	rpcOK sync.Map
 
 	cacheReads     *prometheus.CounterVec
 	cacheLoads     *prometheus.HistogramVec

@@ -50,12 +50,34 @@ func (i rpcInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) 
 }
 
 func (m *Metrics) observeRPC(ctx context.Context, procedure string, took time.Duration, err error) {
-	code := codeOK
-	if err != nil {
-		code = connect.CodeOf(err).String()
+	if err == nil {
+		s := m.okSeries(procedure)
+		s.requests.Inc()
+		observeWithTrace(ctx, s.duration, took.Seconds())
+		return
 	}
+	code := connect.CodeOf(err).String()
 	m.rpcRequests.WithLabelValues(procedure, code).Inc()
 	observeWithTrace(ctx, m.rpcDuration.WithLabelValues(procedure, code), took.Seconds())
+}
+
+// rpcSeries are the series of one procedure's successful calls.
+type rpcSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// okSeries returns the series of procedure's successful calls, looked up
+// by label values once per procedure rather than on every call.
+func (m *Metrics) okSeries(procedure string) *rpcSeries {
+	if s, ok := m.rpcOK.Load(procedure); ok {
+		return s.(*rpcSeries)
+	}
+	s, _ := m.rpcOK.LoadOrStore(procedure, &rpcSeries{
+		requests: m.rpcRequests.WithLabelValues(procedure, codeOK),
+		duration: m.rpcDuration.WithLabelValues(procedure, codeOK),
+	})
+	return s.(*rpcSeries)
 }
 
 // observeWithTrace observes v, with the sampled trace of ctx, if any, as
