@@ -7,9 +7,11 @@ import (
 	"testing"
 )
 
-// TestDependencies keeps the layering: the binary carries no test code,
-// and the Wacht client and the cache know nothing of Connect or of each
-// other.
+// TestDependencies keeps the layering: the binary and the composition
+// root carry no test code, the Wacht client and the cache know nothing of
+// Connect or of each other, the handlers never reach the emulator, the
+// token verifier keeps off the cache, and caller authentication knows no
+// API of its own (the policy naming the services lives in internal/app).
 func TestDependencies(t *testing.T) {
 	t.Parallel()
 	const mod = "github.com/authsvc/authsvc/"
@@ -20,6 +22,10 @@ func TestDependencies(t *testing.T) {
 		{mod + "cmd/authsvc", []string{"testing", mod + "internal/pgtest", mod + "internal/e2e"}},
 		{mod + "internal/wachtclient", []string{"connectrpc.com/connect", mod + "internal/cache", mod + "gen/authsvc/v1"}},
 		{mod + "internal/cache", []string{"connectrpc.com/connect", mod + "internal/wachtclient", mod + "gen/authsvc/v1"}},
+		{mod + "internal/app", []string{"testing", mod + "internal/pgtest", mod + "internal/wachtfake"}},
+		{mod + "internal/service", []string{mod + "internal/wachtfake"}},
+		{mod + "internal/sessiontoken", []string{mod + "internal/cache"}},
+		{mod + "internal/callers", []string{mod + "gen/authsvc/v1", mod + "gen/authsvc/v1/authsvcv1connect"}},
 	}
 	for _, tt := range tests {
 		out, err := exec.Command("go", "list", "-deps", tt.pkg).Output()

@@ -135,28 +135,81 @@ type App struct {
 }
 
 // New builds the service. It starts nothing: Run does that.
-func New(cfg Config, deps Deps) (*App, error) {
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	tp := deps.TracerProvider
-	if tp == nil {
-		tp = noop.NewTracerProvider()
-	}
-	reg := deps.Registry
-	if reg == nil {
-		reg = telemetry.NewRegistry()
-	}
-	now := deps.Now
-	if now == nil {
-		now = time.Now
-	}
-	pool := deps.Pool
-
-	a := &App{logger: logger, pool: pool}
-	a.metrics = telemetry.NewMetrics(reg)
+func New(cfg Config, deps Deps) (_ *App, err error) {
+	deps = deps.withDefaults()
+	a := &App{logger: deps.Logger, pool: deps.Pool, metrics: telemetry.NewMetrics(deps.Registry)}
 	a.metrics.SetBuildInfo(deps.Version)
+	if err := a.connectWacht(cfg, deps.Version, deps.TracerProvider); err != nil {
+		return nil, err
+	}
+	if err := a.newCaches(cfg, deps.TracerProvider); err != nil {
+		return nil, err
+	}
+	// From here on, a failure must release the caches.
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	mux, opts, err := a.routes(cfg, deps.TracerProvider, deps.Now)
+	if err != nil {
+		return nil, err
+	}
+	callerCfg := callers.Config{Path: cfg.CallersFile, Policy: CallerPolicy(), Logger: a.logger, HandlerOptions: opts}
+	if cfg.CallersFile == "" {
+		callerCfg.Open = true
+		a.logger.Warn("no AUTHSVC_CALLERS_FILE: every caller that reaches the port may call every RPC")
+	} else if cfg.InsecureOpen {
+		a.logger.Warn("AUTHSVC_INSECURE_OPEN is ignored: AUTHSVC_CALLERS_FILE is set")
+	}
+	a.callers, err = callers.New(callerCfg)
+	if err != nil {
+		return nil, fmt.Errorf("AUTHSVC_CALLERS_FILE: %w", err)
+	}
+	a.handler = a.callers.Wrap(mux)
+	return a, nil
+}
+
+// withDefaults fills the fields left zero.
+func (d Deps) withDefaults() Deps {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.TracerProvider == nil {
+		d.TracerProvider = noop.NewTracerProvider()
+	}
+	if d.Registry == nil {
+		d.Registry = telemetry.NewRegistry()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return d
+}
+
+// newCaches makes the user and session-list caches, which share one
+// invalidation listener on Postgres.
+func (a *App) newCaches(cfg Config, tp trace.TracerProvider) error {
+	if a.pool != nil {
+		a.notifier = cache.NewNotifier(a.pool, a.logger)
+	}
+	var err error
+	a.users, err = newCache(a, cfg, tp, "user", cfg.UserTTL, service.LoadUser(a.wacht), service.UserCodec{})
+	if err != nil {
+		return err
+	}
+	a.sessions, err = newCache(a, cfg, tp, "sessions", cfg.SessionsTTL, service.LoadSessions(a.wacht), service.SessionsCodec{})
+	if err != nil {
+		a.users.Close()
+		return err
+	}
+	return nil
+}
+
+// connectWacht makes the Wacht client and the session token verifier
+// that reads its key set.
+func (a *App) connectWacht(cfg Config, version string, tp trace.TracerProvider) error {
+	logger := a.logger
 	var err error
 	a.wacht, err = wachtclient.New(wachtclient.Config{
 		HTTPClient:        telemetry.HTTPClient(tp),
@@ -165,14 +218,14 @@ func New(cfg Config, deps Deps) (*App, error) {
 		GatewayURL:        cfg.WachtGatewayURL,
 		FrontendURL:       cfg.WachtFrontendURL,
 		APIKey:            string(cfg.WachtAPIKey),
-		Version:           deps.Version,
+		Version:           version,
 		RequestsPerMinute: cfg.WachtRequestsPerMin,
 		RetryBaseDelay:    cfg.WachtRetryBaseDelay,
 		RetryMaxDelay:     cfg.WachtRetryMaxDelay,
 		Logger:            logger.With("component", "wacht"),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("wacht client: %w", err)
+		return fmt.Errorf("wacht client: %w", err)
 	}
 	a.verifier, err = sessiontoken.New(sessiontoken.Config{
 		Issuer:        cfg.WachtFrontendURL,
@@ -183,35 +236,23 @@ func New(cfg Config, deps Deps) (*App, error) {
 		OnCacheLookup: a.metrics.ObserveTokenCacheLookup,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("session token verifier: %w", err)
+		return fmt.Errorf("session token verifier: %w", err)
 	}
+	return nil
+}
 
-	if pool != nil {
-		a.notifier = cache.NewNotifier(pool, logger)
-	}
-	a.users, err = newCache(a, cfg, tp, "user", cfg.UserTTL, service.LoadUser(a.wacht), service.UserCodec{})
-	if err != nil {
-		return nil, err
-	}
-	a.sessions, err = newCache(a, cfg, tp, "sessions", cfg.SessionsTTL, service.LoadSessions(a.wacht), service.SessionsCodec{})
-	if err != nil {
-		a.users.Close()
-		return nil, err
-	}
-	// From here on, a failure must release the caches.
-	defer func() {
-		if err != nil {
-			a.Close()
-		}
-	}()
-
+// routes builds the RPC handlers and mounts them, the webhook receiver
+// and /metrics on one mux. It returns the handler options, which the
+// caller policy's refusals must match.
+func (a *App) routes(cfg Config, tp trace.TracerProvider, now func() time.Time) (*http.ServeMux, []connect.HandlerOption, error) {
+	logger := a.logger
 	var exchange service.SessionExchanger
 	if cfg.ExtAuthzCredentials == 0 || cfg.ExtAuthzCredentials&service.CredentialsSessionCookie != 0 {
 		x, err := sessionexchange.New(sessionexchange.Config{
 			Exchanger: a.wacht, Verifier: a.verifier, Logger: logger.With("component", "session_exchange"),
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		exchange = x
 	}
@@ -231,11 +272,11 @@ func New(cfg Config, deps Deps) (*App, error) {
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var store rotation.Store = rotation.NewMemoryStore()
-	if pool != nil {
-		store = rotation.NewPostgresStore(pool)
+	if a.pool != nil {
+		store = rotation.NewPostgresStore(a.pool)
 	}
 	a.rotator, err = rotation.New(rotation.Config{
 		Store:        store,
@@ -246,11 +287,11 @@ func New(cfg Config, deps Deps) (*App, error) {
 		Observer:     a.metrics.ObserveRevocation,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	admin, err := service.NewAdminServer(service.AdminConfig{Logger: logger, Rotator: a.rotator, PageTokenKey: pageKey[:]})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	extAuthz, err := service.NewExtAuthz(service.ExtAuthzConfig{
 		Logger:             logger,
@@ -260,50 +301,19 @@ func New(cfg Config, deps Deps) (*App, error) {
 		CheckRevocation:    cfg.ExtAuthzCheckRevocation,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	hooks, err := a.webhooks(cfg, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
-	a.checker = health.NewChecker(logger, authsvcv1connect.AuthServiceName, authsvcv1connect.AdminServiceName)
-	a.checker.Add("keyset", func(context.Context) error {
-		if !a.verifier.Ready() {
-			return errors.New("the Frontend API key set is not loaded")
-		}
-		return nil
-	})
-	if pool != nil {
-		a.checker.Add("postgres", pool.Ping)
-		a.checker.Add("cache-notifier", func(context.Context) error {
-			if !a.notifier.Ready() {
-				return errors.New("not listening for cache invalidations")
-			}
-			return nil
-		})
-	}
+	a.checker = a.newChecker()
 
-	tracing, err := telemetry.ConnectInterceptor(tp)
+	opts, err := a.handlerOptions(tp)
 	if err != nil {
-		return nil, err
-	}
-	opts := []connect.HandlerOption{
-		// Bounds what a request may decompress to, before any handler runs.
-		connect.WithReadMaxBytes(maxRequestBytes),
-		// Small answers cost more to compress than to send.
-		connect.WithCompressMinBytes(compressMinBytes),
-		// Connect's JSON, with a fast path for flat messages such as
-		// VerifySession's.
-		connect.WithCodec(jsoncodec.New()),
-		// Tracing outermost, then metrics (whose exemplars need the span),
-		// then the log line.
-		connect.WithInterceptors(tracing, a.metrics.Interceptor(), rpclog.NewInterceptor(logger, callers.LogAttrs)),
-		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
-			logger.ErrorContext(ctx, "panic in handler", "procedure", spec.Procedure, "panic", fmt.Sprint(p))
-			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-		}),
+		return nil, nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle(authsvcv1connect.NewAuthServiceHandler(auth, opts...))
@@ -324,20 +334,54 @@ func New(cfg Config, deps Deps) (*App, error) {
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts...))
 	mux.Handle("/webhooks/wacht", hooks)
 	mux.Handle("GET /metrics", a.metrics.Handler())
+	return mux, opts, nil
+}
 
-	callerCfg := callers.Config{Path: cfg.CallersFile, Policy: callers.DefaultPolicy(), Logger: logger, HandlerOptions: opts}
-	if cfg.CallersFile == "" {
-		callerCfg.Open = true
-		logger.Warn("no AUTHSVC_CALLERS_FILE: every caller that reaches the port may call every RPC")
-	} else if cfg.InsecureOpen {
-		logger.Warn("AUTHSVC_INSECURE_OPEN is ignored: AUTHSVC_CALLERS_FILE is set")
-	}
-	a.callers, err = callers.New(callerCfg)
+// handlerOptions are the options of every handler on the mux.
+func (a *App) handlerOptions(tp trace.TracerProvider) ([]connect.HandlerOption, error) {
+	logger := a.logger
+	tracing, err := telemetry.ConnectInterceptor(tp)
 	if err != nil {
-		return nil, fmt.Errorf("AUTHSVC_CALLERS_FILE: %w", err)
+		return nil, err
 	}
-	a.handler = a.callers.Wrap(mux)
-	return a, nil
+	return []connect.HandlerOption{
+		// Bounds what a request may decompress to, before any handler runs.
+		connect.WithReadMaxBytes(maxRequestBytes),
+		// Small answers cost more to compress than to send.
+		connect.WithCompressMinBytes(compressMinBytes),
+		// Connect's JSON, with a fast path for flat messages such as
+		// VerifySession's.
+		connect.WithCodec(jsoncodec.New()),
+		// Tracing outermost, then metrics (whose exemplars need the span),
+		// then the log line.
+		connect.WithInterceptors(tracing, a.metrics.Interceptor(), rpclog.NewInterceptor(logger, callers.LogAttrs)),
+		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
+			logger.ErrorContext(ctx, "panic in handler", "procedure", spec.Procedure, "panic", fmt.Sprint(p))
+			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}),
+	}, nil
+}
+
+// newChecker returns the health service, whose probes cover every
+// dependency the service needs to answer.
+func (a *App) newChecker() *health.Checker {
+	c := health.NewChecker(a.logger, authsvcv1connect.AuthServiceName, authsvcv1connect.AdminServiceName)
+	c.Add("keyset", func(context.Context) error {
+		if !a.verifier.Ready() {
+			return errors.New("the Frontend API key set is not loaded")
+		}
+		return nil
+	})
+	if a.pool != nil {
+		c.Add("postgres", a.pool.Ping)
+		c.Add("cache-notifier", func(context.Context) error {
+			if !a.notifier.Ready() {
+				return errors.New("not listening for cache invalidations")
+			}
+			return nil
+		})
+	}
+	return c
 }
 
 // newCache makes one of the read-through caches in front of Wacht.

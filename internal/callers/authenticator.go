@@ -22,8 +22,8 @@ type Config struct {
 	// and MethodOpen, whatever it presents. It is for `authsvc dev` and
 	// AUTHSVC_INSECURE_OPEN=true.
 	Open bool
-	// Policy says which procedures need which role. The zero Policy means
-	// DefaultPolicy.
+	// Policy says which procedures need which role. Required: the
+	// application that owns the mux knows its procedures.
 	Policy Policy
 	// Logger receives one line per refused call (never a credential) and
 	// one per reload. Nil discards.
@@ -60,7 +60,7 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	policy := cfg.Policy
 	if policy.isZero() {
-		policy = DefaultPolicy()
+		return nil, errors.New("callers: a Policy is required")
 	}
 	if err := policy.validate(); err != nil {
 		return nil, fmt.Errorf("callers: %w", err)
@@ -128,7 +128,7 @@ func (a *Authenticator) authenticate(ctx context.Context, req *http.Request) (an
 	if a.open {
 		return a.anonymous, nil
 	}
-	access := a.policy.access(req.URL.Path)
+	access := a.policy.Access(req.URL.Path)
 	switch access {
 	case AccessDeny:
 		a.refused(ctx, req, access, refusedByPolicy, nil)

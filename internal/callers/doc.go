@@ -23,7 +23,9 @@
 // token_sha256 and a cert must present both: the token names the caller and
 // the certificate must match it. The role admin implies reader.
 //
-// Which role a procedure needs comes from a [Policy]; see [DefaultPolicy].
+// Which role a procedure needs comes from a [Policy], given by the
+// application that owns the mux.
+//
 // A missing or unknown credential is refused with Unauthenticated, a known
 // caller without the role with PermissionDenied, in the caller's protocol
 // (Connect, gRPC or gRPC-Web). The caller that was let in is on the request

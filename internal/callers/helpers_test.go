@@ -27,6 +27,7 @@ import (
 	"connectrpc.com/grpcreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/authsvc/authsvc/internal/app"
 	"github.com/authsvc/authsvc/internal/callers"
 	"github.com/authsvc/authsvc/internal/rpclog"
 )
@@ -99,6 +100,9 @@ func writeRaw(t testing.TB, path string, b []byte) {
 
 func newAuthenticator(t testing.TB, cfg callers.Config) *callers.Authenticator {
 	t.Helper()
+	if cfg.Policy.Procedures == nil {
+		cfg.Policy = app.CallerPolicy()
+	}
 	a, err := callers.New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -4,11 +4,6 @@ import (
 	"fmt"
 	"path"
 	"strings"
-
-	"connectrpc.com/grpchealth"
-	"connectrpc.com/grpcreflect"
-
-	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
 )
 
 // Access is what a procedure asks of its caller.
@@ -72,45 +67,7 @@ type Policy struct {
 	Unmatched Access
 }
 
-// Service names of the procedures DefaultPolicy knows.
-const (
-	authServiceName     = authsvcv1connect.AuthServiceName
-	adminServiceName    = authsvcv1connect.AdminServiceName
-	extAuthzServiceName = "envoy.service.auth.v3.Authorization"
-	healthServiceName   = grpchealth.HealthV1ServiceName
-	reflectV1Name       = grpcreflect.ReflectV1ServiceName
-	reflectV1AlphaName  = grpcreflect.ReflectV1AlphaServiceName
-)
-
-// DefaultPolicy returns authsvc's policy: AuthService and the Envoy
-// Authorization service need reader, but RevokeSession, which signs users
-// out, needs revoker; AdminService needs admin; gRPC health and server
-// reflection are open.
-//
-// Paths it does not name are passed on untouched (Unmatched is AccessOpen),
-// so that an unknown procedure gets the mux's usual 404 (which Connect and
-// gRPC clients see as Unimplemented), and non-RPC routes on the same mux,
-// such as /metrics and /webhooks/wacht, keep their own checks. This is safe
-// because a generated Connect handler serves only its own service's paths,
-// and every protected service is covered by a "/pkg.Service/*" entry. A
-// new protected service must be added here; set Unmatched to AccessDeny to
-// fail closed instead.
-func DefaultPolicy() Policy {
-	return Policy{
-		Procedures: map[string]Access{
-			"/" + authServiceName + "/*":                       AccessReader,
-			authsvcv1connect.AuthServiceRevokeSessionProcedure: AccessRevoker,
-			"/" + adminServiceName + "/*":                      AccessAdmin,
-			"/" + extAuthzServiceName + "/*":                   AccessReader,
-			"/" + healthServiceName + "/*":                     AccessOpen,
-			"/" + reflectV1Name + "/*":                         AccessOpen,
-			"/" + reflectV1AlphaName + "/*":                    AccessOpen,
-		},
-		Unmatched: AccessOpen,
-	}
-}
-
-// isZero reports whether p is the zero Policy, which means DefaultPolicy.
+// isZero reports whether p is the zero Policy, which names nothing.
 func (p Policy) isZero() bool {
 	return p.Procedures == nil && p.Unmatched == AccessDeny
 }
@@ -138,10 +95,10 @@ func (a Access) valid() bool {
 	return a >= AccessDeny && a <= AccessRevoker
 }
 
-// access returns what the request path p needs. p is cleaned first, so
+// Access returns what the request path urlPath needs. p is cleaned first, so
 // that dot segments cannot move a path from a protected service into an
 // open one: the access is that of the path a mux would route it to.
-func (p Policy) access(urlPath string) Access {
+func (p Policy) Access(urlPath string) Access {
 	if !strings.HasPrefix(urlPath, "/") {
 		urlPath = "/" + urlPath
 	}

@@ -11,6 +11,7 @@ import (
 	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 
+	"github.com/authsvc/authsvc/internal/app"
 	"github.com/authsvc/authsvc/internal/callers"
 )
 
@@ -190,7 +191,7 @@ func TestOpenMode(t *testing.T) {
 
 func TestDenyUnmatched(t *testing.T) {
 	t.Parallel()
-	policy := callers.DefaultPolicy()
+	policy := app.CallerPolicy()
 	policy.Unmatched = callers.AccessDeny
 	policy.Procedures[procCheck] = callers.AccessDeny
 	a := newAuthenticator(t, callers.Config{Path: tempCallers(t, baseCallers()), Policy: policy})
