@@ -1,7 +1,7 @@
 GO  ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
 
-.PHONY: run test generate lint bench build check-generated image-test
+.PHONY: run test generate lint bench build check-generated image-test tools
 
 ## run: start authsvc dev on 127.0.0.1:8080 (built-in Wacht emulator, in-memory store)
 run: build
@@ -14,6 +14,13 @@ test:
 ## build: compile bin/authsvc
 build:
 	$(GO) build -o bin/authsvc ./cmd/authsvc
+
+## tools: download and compile the pinned tools (buf, the protoc plugins) ahead of their first use
+tools:
+	$(GO) mod download -modfile=tools/go.mod
+	$(BUF) --version
+	$(GO) tool -modfile=tools/go.mod protoc-gen-go --version
+	$(GO) tool -modfile=tools/go.mod protoc-gen-connect-go --version
 
 ## generate: format the protos and regenerate gen/
 generate:
