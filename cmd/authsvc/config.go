@@ -46,6 +46,8 @@ type config struct {
 
 	DatabaseURL secret
 	Migrate     bool
+	// DevDatabase says that DATABASE_URL names a database of dev's own.
+	DevDatabase bool
 
 	TLSCert     string
 	TLSKey      string
@@ -231,6 +233,22 @@ func loadConfig(m mode, getenv func(string) string) (*config, error) {
 	c.SessionsTTL = e.duration("AUTHSVC_SESSIONS_TTL", 30*time.Second)
 	c.MaxStale = e.duration("AUTHSVC_MAX_STALE", 24*time.Hour)
 	c.TokenLeeway = e.duration("AUTHSVC_TOKEN_LEEWAY", 5*time.Second)
+	c.APIKeyCacheTTL = e.duration("AUTHSVC_APIKEY_CACHE_TTL", service.DefaultAPIKeyCacheTTL)
+	if c.APIKeyCacheTTL > service.MaxAPIKeyCacheTTL {
+		e.problem("AUTHSVC_APIKEY_CACHE_TTL: %v is over %v: a revoked key must stop working soon", c.APIKeyCacheTTL, service.MaxAPIKeyCacheTTL)
+	}
+	c.DevDatabase = e.boolean("AUTHSVC_DEV_DATABASE", false)
+
+	if m == modeDev {
+		// The emulator answers for users, sessions and keys that do not
+		// exist in the real Wacht: what dev writes must never reach a
+		// database production replicas read, and it never revokes keys.
+		c.NoRotationWorker = true
+		if c.DatabaseURL != "" && !c.DevDatabase {
+			e.problem("DATABASE_URL is set: dev writes what its emulator answers into the database, " +
+				"so it uses a database only when AUTHSVC_DEV_DATABASE=true says that one is dev's own (never a shared one)")
+		}
+	}
 
 	if m == modeServe {
 		if c.WachtAPIKey == "" {

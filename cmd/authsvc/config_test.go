@@ -77,6 +77,9 @@ func TestLoadConfigProblems(t *testing.T) {
 		{"webhook_secret_format", modeDev, map[string]string{"WACHT_WEBHOOK_SECRET": "hunter2"}, []string{"whsec_"}},
 		{"tls_half", modeDev, map[string]string{"AUTHSVC_TLS_CERT": "/c"}, []string{"AUTHSVC_TLS_KEY"}},
 		{"budget", modeDev, map[string]string{"AUTHSVC_WACHT_REQUESTS_PER_MINUTE": "0"}, []string{"AUTHSVC_WACHT_REQUESTS_PER_MINUTE"}},
+		{"dev_on_a_database", modeDev, map[string]string{"DATABASE_URL": "postgres://db/authsvc"}, []string{"DATABASE_URL", "AUTHSVC_DEV_DATABASE=true"}},
+		{"dev_on_a_shared_database", modeDev, map[string]string{"DATABASE_URL": "postgres://db/authsvc", "AUTHSVC_DEV_DATABASE": "false"}, []string{"AUTHSVC_DEV_DATABASE"}},
+		{"apikey_reuse_too_long", modeDev, map[string]string{"AUTHSVC_APIKEY_CACHE_TTL": "1m"}, []string{"AUTHSVC_APIKEY_CACHE_TTL"}},
 		{"log_level", modeDev, map[string]string{"AUTHSVC_LOG_LEVEL": "loud"}, []string{"AUTHSVC_LOG_LEVEL"}},
 		{"credential_kind", modeDev, map[string]string{"AUTHSVC_EXTAUTHZ_CREDENTIALS": "bearer,passkey"}, []string{"AUTHSVC_EXTAUTHZ_CREDENTIALS", "passkey"}},
 		{"no_credential_kind", modeDev, map[string]string{"AUTHSVC_EXTAUTHZ_CREDENTIALS": ","}, []string{"AUTHSVC_EXTAUTHZ_CREDENTIALS"}},
@@ -128,8 +131,36 @@ func TestLoadConfigCredentials(t *testing.T) {
 
 func TestDevNeedsNothing(t *testing.T) {
 	t.Parallel()
-	if _, err := loadConfig(modeDev, mapEnv(nil)); err != nil {
+	c, err := loadConfig(modeDev, mapEnv(nil))
+	if err != nil {
 		t.Fatalf("dev with an empty environment: %v", err)
+	}
+	if !c.NoRotationWorker {
+		t.Error("dev would run the rotation worker against its emulator")
+	}
+}
+
+func TestDevDatabase(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(modeDev, mapEnv(map[string]string{"DATABASE_URL": "postgres://db/authsvc_dev", "AUTHSVC_DEV_DATABASE": "true"}))
+	if err != nil {
+		t.Fatalf("dev on a database of its own: %v", err)
+	}
+	if !c.NoRotationWorker {
+		t.Error("dev on a database would run the rotation worker against its emulator")
+	}
+}
+
+func TestAPIKeyCacheTTL(t *testing.T) {
+	t.Parallel()
+	for env, want := range map[string]time.Duration{"": 5 * time.Second, "0": 0, "0s": 0, "2s": 2 * time.Second} {
+		c, err := loadConfig(modeDev, mapEnv(map[string]string{"AUTHSVC_APIKEY_CACHE_TTL": env}))
+		if err != nil {
+			t.Fatalf("AUTHSVC_APIKEY_CACHE_TTL=%q: %v", env, err)
+		}
+		if c.APIKeyCacheTTL != want {
+			t.Errorf("AUTHSVC_APIKEY_CACHE_TTL=%q: %v, want %v", env, c.APIKeyCacheTTL, want)
+		}
 	}
 }
 

@@ -94,6 +94,13 @@ type Config struct {
 	SessionsTTL time.Duration
 	MaxStale    time.Duration
 	TokenLeeway time.Duration
+
+	// APIKeyCacheTTL is how long an allowed VerifyAPIKey answer without
+	// rate limits is reused; 0 turns reuse off.
+	APIKeyCacheTTL time.Duration
+	// NoRotationWorker keeps this process from revoking old keys whose
+	// grace period ended (dev: its emulator does not hold real keys).
+	NoRotationWorker bool
 }
 
 // Deps is what the service is given by the process that runs it. Every
@@ -131,13 +138,15 @@ type App struct {
 	metrics     *telemetry.Metrics
 	handler     http.Handler
 
+	noRotationWorker bool
+
 	closeOnce sync.Once
 }
 
 // New builds the service. It starts nothing: Run does that.
 func New(cfg Config, deps Deps) (_ *App, err error) {
 	deps = deps.withDefaults()
-	a := &App{logger: deps.Logger, pool: deps.Pool, metrics: telemetry.NewMetrics(deps.Registry)}
+	a := &App{logger: deps.Logger, pool: deps.Pool, metrics: telemetry.NewMetrics(deps.Registry), noRotationWorker: cfg.NoRotationWorker}
 	a.metrics.SetBuildInfo(deps.Version)
 	if err := a.connectWacht(cfg, deps.Version, deps.TracerProvider); err != nil {
 		return nil, err
@@ -258,12 +267,14 @@ func (a *App) routes(cfg Config, tp trace.TracerProvider, now func() time.Time) 
 	}
 	pageKey := sha256.Sum256(append([]byte("authsvc page tokens\x00"), cfg.WachtAPIKey...))
 	auth, err := service.NewAuthServer(service.AuthConfig{
-		Logger:       logger,
-		Verifier:     a.verifier,
-		Users:        telemetry.TraceCache[*authsvcv1.User](tp, a.users),
-		Sessions:     telemetry.TraceCache[[]*authsvcv1.Session](tp, a.sessions),
-		Wacht:        a.wacht,
-		PageTokenKey: pageKey[:],
+		Logger:         logger,
+		Verifier:       a.verifier,
+		Users:          telemetry.TraceCache[*authsvcv1.User](tp, a.users),
+		Sessions:       telemetry.TraceCache[[]*authsvcv1.Session](tp, a.sessions),
+		Wacht:          a.wacht,
+		PageTokenKey:   pageKey[:],
+		APIKeyCacheTTL: cfg.APIKeyCacheTTL,
+		ClockLeeway:    cfg.TokenLeeway,
 		Authenticate: service.AuthenticateConfig{
 			Credentials:  cfg.ExtAuthzCredentials,
 			TokenCookies: cfg.ExtAuthzTokenCookies,
@@ -442,7 +453,9 @@ func (a *App) Run(ctx context.Context) {
 		wg.Go(func() { a.notifier.Run(ctx) })
 	}
 	wg.Go(func() { a.checker.Run(ctx) })
-	wg.Go(func() { a.rotator.RunWorker(ctx) })
+	if !a.noRotationWorker {
+		wg.Go(func() { a.rotator.RunWorker(ctx) })
+	}
 	wg.Wait()
 }
 
