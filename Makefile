@@ -1,5 +1,6 @@
 GO  ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
+GOLANGCI_LINT := $(GO) tool -modfile=tools/go.mod golangci-lint
 
 .PHONY: run test generate lint bench build check-generated image-test tools
 
@@ -27,10 +28,11 @@ generate:
 	$(BUF) format -w
 	$(BUF) generate
 
-## lint: buf lint, go vet and gofmt
+## lint: buf lint, go vet, golangci-lint (.golangci.yml: layering, injected clocks, import names) and gofmt
 lint:
 	$(BUF) lint
 	$(GO) vet ./...
+	$(GOLANGCI_LINT) run ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 

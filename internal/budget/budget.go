@@ -127,6 +127,7 @@ type Config struct {
 // past the point where too little of its deadline would be left for Wacht
 // to answer. It is safe for concurrent use; Close releases it.
 type Budget struct {
+	now      func() time.Time
 	limit    int
 	ledger   ledger
 	fallback *memLedger
@@ -188,6 +189,7 @@ func New(cfg Config) (*Budget, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Budget{
+		now:      time.Now,
 		limit:    limit,
 		ttl:      ttl,
 		maxLease: max(1, limit/20),
@@ -200,9 +202,9 @@ func New(cfg Config) (*Budget, error) {
 		b.ledger = &pgLedger{pool: cfg.Pool, limit: limit, window: window}
 		// While Postgres cannot be reached, a replica spends at most a
 		// tenth of the budget on its own.
-		b.fallback = newMemLedger(max(1, limit/10), window, time.Now)
+		b.fallback = newMemLedger(max(1, limit/10), window, b.now)
 	} else {
-		b.ledger = newMemLedger(limit, window, time.Now)
+		b.ledger = newMemLedger(limit, window, b.now)
 	}
 	wait := cmp.Or(cfg.Wait, DefaultWait)
 	b.waits = [numClasses]time.Duration{
@@ -236,7 +238,7 @@ func (b *Budget) Close() {
 	b.leases = nil
 	b.mu.Unlock()
 	b.wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), ledgerTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), ledgerTimeout) //nolint:forbidigo // a ledger call no caller waits for
 	defer cancel()
 	for _, ls := range held {
 		b.settle(ctx, ls)
@@ -253,7 +255,7 @@ func (b *Budget) Close() {
 // all; took is how long the attempt took.
 func (b *Budget) Admit(ctx context.Context) (done func(status int, took time.Duration), err error) {
 	class := ClassFrom(ctx)
-	start := time.Now()
+	start := b.now()
 	giveUp := start.Add(b.waits[class])
 	if dl, ok := ctx.Deadline(); ok {
 		last := dl.Add(-b.lat.need())
@@ -314,7 +316,7 @@ func (b *Budget) Admit(ctx context.Context) (done func(status int, took time.Dur
 		b.refused(class, ReasonCanceled, waited)
 		return nil, context.Cause(ctx)
 	}
-	if b.backingOff(time.Now()) {
+	if b.backingOff(b.now()) {
 		b.refused(class, ReasonBackoff, waited)
 		return nil, ErrBackoff
 	}
@@ -347,9 +349,9 @@ func (b *Budget) done(ls *lease, status int, took time.Duration) {
 		// Not sent: the token is still good while its lease is.
 		b.mu.Lock()
 		ls.used--
-		if !ls.settled && ls.expires.After(time.Now()) {
+		if !ls.settled && ls.expires.After(b.now()) {
 			ls.left++
-			b.dispatchLocked(time.Now())
+			b.dispatchLocked(b.now())
 		}
 		b.mu.Unlock()
 	case status == http.StatusTooManyRequests:
@@ -371,7 +373,7 @@ func (b *Budget) done(ls *lease, status int, took time.Duration) {
 // Retry-After.
 func (b *Budget) throttled() {
 	b.mu.Lock()
-	now := time.Now()
+	now := b.now()
 	if b.backoffUntil.After(now) {
 		// Requests sent before the back-off began answer now.
 		b.mu.Unlock()
@@ -391,7 +393,7 @@ func (b *Budget) throttled() {
 	}
 	go func() {
 		defer b.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), ledgerTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), ledgerTimeout) //nolint:forbidigo // a ledger call no caller waits for
 		defer cancel()
 		if err := b.ledger.backoff(ctx, d); err != nil {
 			b.warn("could not share the back-off after a 429 with the other replicas", err)
@@ -463,7 +465,7 @@ func (b *Budget) fetch() {
 	defer b.wg.Done()
 	for {
 		b.mu.Lock()
-		now := time.Now()
+		now := b.now()
 		expired := b.expireLocked(now)
 		b.dispatchLocked(now)
 		top, n := b.topWaitingLocked()
@@ -507,7 +509,7 @@ func (b *Budget) fetch() {
 			continue
 		}
 		b.leases = append(b.leases, ls)
-		b.dispatchLocked(time.Now())
+		b.dispatchLocked(b.now())
 		b.mu.Unlock()
 	}
 }
@@ -515,7 +517,7 @@ func (b *Budget) fetch() {
 // grant asks the ledger for tokens, or the fallback while the ledger
 // fails.
 func (b *Budget) grant(want, reserve int) (grant, ledger, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), ledgerTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), ledgerTimeout) //nolint:forbidigo // a ledger call no caller waits for
 	defer cancel()
 	g, err := b.ledger.grant(ctx, want, reserve, b.ttl)
 	if err == nil || b.fallback == nil {
@@ -559,7 +561,7 @@ func (b *Budget) settleAll(leases []*lease) {
 	if len(leases) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ledgerTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), ledgerTimeout) //nolint:forbidigo // a ledger call no caller waits for
 	defer cancel()
 	for _, ls := range leases {
 		b.settle(ctx, ls)
@@ -588,7 +590,7 @@ func (b *Budget) janitor() {
 			return
 		case <-t.C:
 			b.mu.Lock()
-			expired := b.expireLocked(time.Now())
+			expired := b.expireLocked(b.now())
 			b.mu.Unlock()
 			b.settleAll(expired)
 		}
@@ -607,7 +609,7 @@ func (b *Budget) sleep(d time.Duration) {
 // warn logs a ledger failure at most every ten seconds.
 func (b *Budget) warn(msg string, err error) {
 	b.mu.Lock()
-	now := time.Now()
+	now := b.now()
 	quiet := now.Sub(b.lastWarn) < 10*time.Second
 	if !quiet {
 		b.lastWarn = now

@@ -215,7 +215,7 @@ func (c *Cache[V]) QueuedRefreshes() int { return c.refresh.len() }
 // from Postgres if it is newer than what it holds, and otherwise keeps
 // serving what it holds.
 func (c *Cache[V]) refreshKey(key string) {
-	ctx := context.WithValue(context.Background(), refreshKey{}, true)
+	ctx := context.WithValue(context.Background(), refreshKey{}, true) //nolint:forbidigo // a background refresh serves no caller
 	m, ok := c.mem.GetIfPresent(key)
 	now := c.now()
 	if !ok || !m.found || m.stale || now.UnixNano() < m.freshUntil {

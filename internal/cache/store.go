@@ -61,7 +61,7 @@ func nonNil(tags []string) []string {
 // rowExpiry returns the expires_at of a row written now whose content is
 // of use until keepUntil (Unix nanoseconds; 0 for none).
 func rowExpiry(keepUntil int64) time.Time {
-	return time.Unix(0, max(keepUntil, time.Now().Add(minRowLife).UnixNano()))
+	return time.Unix(0, max(keepUntil, time.Now().Add(minRowLife).UnixNano())) //nolint:forbidigo // rows are shared: their expiry is on the wall clock Postgres compares with
 }
 
 // read returns key's row; row.exists is false when there is none.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	healthv1 "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
@@ -88,7 +88,7 @@ func TestCallersAreAuthenticated(t *testing.T) {
 
 	// Health stays open.
 	conn := grpcConn(t, inst)
-	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+	if _, err := healthv1.NewHealthClient(conn).Check(ctx, &healthv1.HealthCheckRequest{}); err != nil {
 		t.Errorf("health without a credential: %v", err)
 	}
 	// grpc-go with metadata works too.

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	healthv1 "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
@@ -95,24 +95,24 @@ func TestDevServesReflectionAndHealth(t *testing.T) {
 
 	t.Run("health_grpc", func(t *testing.T) {
 		for _, svc := range []string{"", authsvcv1connect.AuthServiceName, authsvcv1connect.AdminServiceName} {
-			res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+			res, err := healthv1.NewHealthClient(conn).Check(ctx, &healthv1.HealthCheckRequest{Service: svc})
 			if err != nil {
 				t.Fatalf("Check(%q): %v", svc, err)
 			}
-			if res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			if res.GetStatus() != healthv1.HealthCheckResponse_SERVING {
 				t.Errorf("Check(%q) = %v, want SERVING", svc, res.GetStatus())
 			}
 		}
 	})
 
 	t.Run("health_connect", func(t *testing.T) {
-		client := connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](
+		client := connect.NewClient[healthv1.HealthCheckRequest, healthv1.HealthCheckResponse](
 			http.DefaultClient, inst.URL+"/grpc.health.v1.Health/Check")
-		res, err := client.CallUnary(ctx, connect.NewRequest(&healthpb.HealthCheckRequest{}))
+		res, err := client.CallUnary(ctx, connect.NewRequest(&healthv1.HealthCheckRequest{}))
 		if err != nil {
 			t.Fatalf("Check: %v", err)
 		}
-		if res.Msg.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		if res.Msg.GetStatus() != healthv1.HealthCheckResponse_SERVING {
 			t.Errorf("Check = %v, want SERVING", res.Msg.GetStatus())
 		}
 	})

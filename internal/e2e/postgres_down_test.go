@@ -9,7 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	healthv1 "google.golang.org/grpc/health/grpc_health_v1"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
@@ -31,16 +31,16 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	inst := w.serve(t, dbURL, nil)
 	client := authsvcv1connect.NewAuthServiceClient(http.DefaultClient, inst.URL)
-	health := healthpb.NewHealthClient(grpcConn(t, inst))
+	health := healthv1.NewHealthClient(grpcConn(t, inst))
 	getUser := func(id string) error {
 		_, err := client.GetUser(ctx, connect.NewRequest(&authsvcv1.GetUserRequest{UserId: id}))
 		return err
 	}
-	waitStatus := func(want healthpb.HealthCheckResponse_ServingStatus) {
+	waitStatus := func(want healthv1.HealthCheckResponse_ServingStatus) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			res, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
+			res, err := health.Check(ctx, &healthv1.HealthCheckRequest{})
 			if err == nil && res.GetStatus() == want {
 				return
 			}
@@ -66,7 +66,7 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatalf("GetUser before the outage: %v", err)
 	}
 	admin(fmt.Sprintf("drop database %s with (force)", cfg.Database))
-	waitStatus(healthpb.HealthCheckResponse_NOT_SERVING)
+	waitStatus(healthv1.HealthCheckResponse_NOT_SERVING)
 	for _, u := range w.demo.Users {
 		if err := getUser(u.ID); err != nil {
 			t.Errorf("GetUser(%s) with Postgres gone: %v", u.ID, err)
@@ -82,7 +82,7 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool.Close()
-	waitStatus(healthpb.HealthCheckResponse_SERVING)
+	waitStatus(healthv1.HealthCheckResponse_SERVING)
 	if err := getUser(w.demo.Users[1].ID); err != nil {
 		t.Errorf("GetUser after recovery: %v", err)
 	}

@@ -58,7 +58,7 @@ func NewChecker(logger *slog.Logger, services ...string) *Checker {
 		interval: 2 * time.Second,
 		timeout:  time.Second,
 		grace:    10 * time.Second,
-		start:    time.Now(),
+		start:    time.Now(), //nolint:forbidigo // the start-up grace runs on the real clock
 		failing:  map[string]string{},
 		usable:   map[string]bool{},
 		warned:   map[string]bool{},

@@ -41,7 +41,7 @@ func newRefusalLimiter(logger *slog.Logger, burst int, window time.Duration) *re
 // allow reports whether a refusal may be logged now; if not, it is
 // counted for the window's summary.
 func (l *refusalLimiter) allow(procedure, code string) bool {
-	now := time.Now()
+	now := time.Now() //nolint:forbidigo // a log rate window, not a fact of the domain
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.windowStart) >= l.window {
@@ -85,6 +85,6 @@ func (l *refusalLimiter) flush() {
 	for _, k := range keys {
 		by = append(by, slog.Int(k.procedure+" "+k.code, counts[k]))
 	}
-	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "rpc refusals not logged",
+	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "rpc refusals not logged", //nolint:forbidigo // a summary of many calls belongs to none of them
 		slog.Int("count", total), slog.Duration("window", l.window), slog.Group("by", by...))
 }

@@ -43,7 +43,7 @@ func newAPIError(resp *http.Response, body []byte, secrets []string, maxDelay ti
 	return &APIError{
 		StatusCode: resp.StatusCode,
 		Message:    sanitizeMessage(errorMessage(resp, body), secrets),
-		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now(), maxDelay),
+		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now(), maxDelay), //nolint:forbidigo // an HTTP-date Retry-After is relative to the real clock
 	}
 }
 
