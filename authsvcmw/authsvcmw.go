@@ -90,6 +90,7 @@ type config struct {
 	timeout       time.Duration
 	headers       []string
 	logger        *slog.Logger
+	now           func() time.Time
 }
 
 // CallerToken is this service's own credential with authsvc: the token
@@ -167,6 +168,7 @@ func New(baseURL string, opts ...Option) *Middleware {
 		cacheTTL:  time.Minute,
 		timeout:   5 * time.Second,
 		logger:    slog.Default(),
+		now:       time.Now,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -222,7 +224,7 @@ func (m *Middleware) Authenticate(r *http.Request) (*Identity, error) {
 	var key [sha256.Size]byte
 	if m.cache != nil {
 		key = cacheKey(headers)
-		if c, ok := m.cache.GetIfPresent(key); ok && time.Now().Before(c.expires) {
+		if c, ok := m.cache.GetIfPresent(key); ok && m.cfg.now().Before(c.expires) {
 			return c.id, nil
 		}
 	}
@@ -243,10 +245,11 @@ func (m *Middleware) Authenticate(r *http.Request) (*Identity, error) {
 	// path, and authsvc keeps those itself.
 	if m.cache != nil && id.Session != nil {
 		expires := id.Session.GetExpiresAt().AsTime()
-		if limit := time.Now().Add(m.cfg.cacheTTL); limit.Before(expires) {
+		now := m.cfg.now()
+		if limit := now.Add(m.cfg.cacheTTL); limit.Before(expires) {
 			expires = limit
 		}
-		if time.Until(expires) > 0 {
+		if expires.After(now) {
 			m.cache.Set(key, &cached{id: id, expires: expires})
 		}
 	}
