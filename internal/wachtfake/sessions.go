@@ -95,6 +95,23 @@ func (s *Server) AddSignIn(userID string, si SignIn) (SignIn, error) {
 	return si, nil
 }
 
+// SignOut revokes a sign-in as the Frontend API's sign-out does, and
+// returns it. Unlike the Backend API's revoke it is not a Backend API
+// request: it is not counted, delayed or limited.
+func (s *Server) SignOut(userID, signInID string) (SignIn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	si, ok := s.signIns[signInID]
+	if !ok || si.UserID != userID {
+		return SignIn{}, fmt.Errorf("sign out %s of user %s: %w", signInID, userID, ErrNotFound)
+	}
+	if si.RevokedAt.IsZero() {
+		si.RevokedAt = s.stamp()
+		si.UpdatedAt = si.RevokedAt
+	}
+	return *si, nil
+}
+
 // SignIns returns every stored sign-in of a user, revoked and expired ones
 // included, newest activity first.
 func (s *Server) SignIns(userID string) ([]SignIn, error) {

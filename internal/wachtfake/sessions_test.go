@@ -1,6 +1,9 @@
 package wachtfake
 
 import (
+	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +151,54 @@ func TestRevokeSessions(t *testing.T) {
 	}
 	if _, err := e.s.AddSignIn("42", SignIn{}); err == nil {
 		t.Error("AddSignIn for an unknown user succeeded")
+	}
+}
+
+func TestSignOutAndSessionEventData(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	u := mustAddUser(t, e.s, User{FirstName: "Ada"})
+	other := mustAddUser(t, e.s, User{FirstName: "Other"})
+	a := mustAddSignIn(t, e.s, u.ID, SignIn{})
+	e.clock.Advance(time.Second)
+	b := mustAddSignIn(t, e.s, other.ID, SignIn{SessionID: a.SessionID})
+
+	data, err := e.s.SessionEventData(a.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(data)
+	for _, want := range []string{`"entity_id":` + a.SessionID + `,`, `"entity_type":"session"`, `"id":"` + a.SessionID + `"`,
+		`"active_signin_id":"` + a.ID + `"`, `"user_id":"` + u.ID + `"`, `"user_id":"` + other.ID + `"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("session data %s lacks %s", raw, want)
+		}
+	}
+
+	e.clock.Advance(time.Second)
+	calls := e.s.Calls(RouteRevokeSession)
+	got, err := e.s.SignOut(u.ID, a.ID)
+	if err != nil || !got.RevokedAt.Equal(epoch.Add(2*time.Second)) {
+		t.Fatalf("SignOut = %+v, %v; want revoked at the clock's time", got, err)
+	}
+	if e.s.Calls(RouteRevokeSession) != calls {
+		t.Error("SignOut counted as a Backend API request")
+	}
+	if ids := sessionIDs(t, e.backend(t, "GET", "/users/"+u.ID+"/sessions", "")); len(ids) != 0 {
+		t.Errorf("signed-out sign-in still listed: %v", ids)
+	}
+	data, err = e.s.SessionEventData(a.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = json.Marshal(data)
+	if !strings.Contains(string(raw), `"active_signin_id":"`+b.ID+`"`) || !strings.Contains(string(raw), `"user_id":"`+u.ID+`"`) {
+		t.Errorf("after sign-out: %s, want the other sign-in active and the signed-out one still named", raw)
+	}
+	if _, err := e.s.SignOut(u.ID, b.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SignOut of another user's sign-in = %v, want ErrNotFound", err)
+	}
+	if _, err := e.s.SessionEventData("42"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SessionEventData unknown = %v, want ErrNotFound", err)
 	}
 }

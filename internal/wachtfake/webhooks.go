@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,17 +109,76 @@ func (s *Server) UserEventData(userID string) (map[string]any, error) {
 	if !ok {
 		return nil, fmt.Errorf("user event data %s: %w", userID, ErrNotFound)
 	}
-	b, err := json.Marshal(details)
+	out, err := toEventMap(details, "user event data "+userID)
 	if err != nil {
-		return nil, fmt.Errorf("user event data %s: %w", userID, err)
+		return nil, err
+	}
+	out["entity_id"] = json.Number(userID)
+	out["entity_type"] = "user"
+	return out, nil
+}
+
+// sessionEventJSON is the data of a session.* event: the session (a
+// browser session, the token's sid) and its sign-ins.
+type sessionEventJSON struct {
+	EntityID       json.Number  `json:"entity_id"`
+	EntityType     string       `json:"entity_type"`
+	ID             string       `json:"id"`
+	CreatedAt      wireTime     `json:"created_at"`
+	UpdatedAt      wireTime     `json:"updated_at"`
+	ActiveSigninID *string      `json:"active_signin_id"`
+	Signins        []signInJSON `json:"signins"`
+}
+
+// SessionEventData returns the data of a session.* event about the
+// session sessionID (a token's sid) as Wacht's worker builds it:
+// entity_id (a JSON number), entity_type "session", the session's id and
+// times, active_signin_id (null once every sign-in of the session is
+// revoked) and its sign-ins, revoked ones included, so that a
+// session.deleted still names the user signed out.
+func (s *Server) SessionEventData(sessionID string) (map[string]any, error) {
+	s.mu.Lock()
+	var sis []*SignIn
+	for _, si := range s.signIns {
+		if si.SessionID == sessionID {
+			sis = append(sis, si)
+		}
+	}
+	if len(sis) == 0 {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("session event data %s: %w", sessionID, ErrNotFound)
+	}
+	slices.SortFunc(sis, func(a, b *SignIn) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	ev := sessionEventJSON{
+		EntityID: json.Number(sessionID), EntityType: "session", ID: sessionID,
+		CreatedAt: wireTime(sis[0].CreatedAt), UpdatedAt: wireTime(sis[0].UpdatedAt),
+	}
+	for _, si := range sis {
+		ev.Signins = append(ev.Signins, signInToJSON(si))
+		if si.UpdatedAt.After(time.Time(ev.UpdatedAt)) {
+			ev.UpdatedAt = wireTime(si.UpdatedAt)
+		}
+		if si.RevokedAt.IsZero() && ev.ActiveSigninID == nil {
+			id := si.ID
+			ev.ActiveSigninID = &id
+		}
+	}
+	s.mu.Unlock()
+	return toEventMap(ev, "session event data "+sessionID)
+}
+
+// toEventMap turns an event's data into the map that SendWebhook sends,
+// numbers kept exact.
+func toEventMap(v any, what string) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	out := map[string]any{}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(&out); err != nil {
-		return nil, fmt.Errorf("user event data %s: %w", userID, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	out["entity_id"] = json.Number(userID)
-	out["entity_type"] = "user"
 	return out, nil
 }
