@@ -25,6 +25,7 @@ import (
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
 	"github.com/authsvc/authsvc/internal/cache"
+	"github.com/authsvc/authsvc/internal/callerlimit"
 	"github.com/authsvc/authsvc/internal/callers"
 	"github.com/authsvc/authsvc/internal/health"
 	"github.com/authsvc/authsvc/internal/jsoncodec"
@@ -135,6 +136,7 @@ type App struct {
 	rotator     *rotation.Rotator
 	checker     *health.Checker
 	callers     *callers.Authenticator
+	limiter     *callerlimit.Limiter
 	metrics     *telemetry.Metrics
 	handler     http.Handler
 
@@ -149,6 +151,10 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 	a := &App{logger: deps.Logger, pool: deps.Pool, metrics: telemetry.NewMetrics(deps.Registry), noRotationWorker: cfg.NoRotationWorker}
 	a.metrics.SetBuildInfo(deps.Version)
 	if err := a.connectWacht(cfg, deps.Version, deps.TracerProvider); err != nil {
+		return nil, err
+	}
+	a.limiter, err = callerlimit.New(callerlimit.Config{Now: deps.Now, Observer: telemetry.NewCallerLimitMetrics(deps.Registry)})
+	if err != nil {
 		return nil, err
 	}
 	if err := a.newCaches(cfg, deps.TracerProvider); err != nil {
@@ -402,7 +408,7 @@ func newCache[V any](a *App, cfg Config, tp trace.TracerProvider, kind string,
 		Kind:        kind,
 		Pool:        a.pool,
 		Notifier:    a.notifier,
-		Load:        telemetry.Traced(tp, kind, load),
+		Load:        telemetry.Traced(tp, kind, callerlimit.Loader(a.limiter, load)),
 		Codec:       codec,
 		TTL:         ttl,
 		MaxStale:    cfg.MaxStale,

@@ -56,6 +56,8 @@ type answer[V any] struct {
 	res     Result[V]
 	err     error
 	outcome Outcome
+	// owner tells the caller whose ctx the fetch ran with.
+	owner *byte
 }
 
 // miss fetches key through the single flight of loads of key that began
@@ -64,29 +66,40 @@ func (c *Cache[V]) miss(ctx context.Context, key string, reload bool) (Result[V]
 	if !validKey(key) {
 		return Result[V]{}, fmt.Errorf("%s: %w", c.kind, ErrInvalidKey)
 	}
-	tok := c.guard.current(key)
 	mode := "g"
 	if reload {
 		mode = "r"
 	}
-	// Keys hold no NUL, so the flight key is unambiguous. Callers that
-	// come after an invalidation get a new token, hence a new flight.
-	flight := mode + strconv.FormatUint(tok.epoch, 36) + "." + strconv.FormatUint(tok.local, 36) +
-		"." + strconv.FormatInt(tok.notified, 36) + "\x00" + key
-	ch := c.flight.DoChan(flight, func() (any, error) {
-		return c.fetch(context.WithoutCancel(ctx), key, tok, reload), nil
-	})
-	select {
-	case <-ctx.Done():
-		c.observer.ObserveRead(c.kind, SourceLoad, OutcomeError)
-		return Result[V]{}, fmt.Errorf("wait for %s: %w", c.kind, ctx.Err())
-	case r := <-ch:
-		a := r.Val.(*answer[V])
-		c.observer.ObserveRead(c.kind, a.res.Source, a.outcome)
-		if a.err == nil {
-			c.observer.ObserveServed(c.kind, c.now().Sub(a.res.FetchedAt))
+	// A load deferred for the caller it ran for (over that caller's own
+	// limit, say) may still be made for the others that shared it: each
+	// of them tries once more, in a flight of its own ctx.
+	for attempt := 0; ; attempt++ {
+		tok := c.guard.current(key)
+		// Keys hold no NUL, so the flight key is unambiguous. Callers that
+		// come after an invalidation get a new token, hence a new flight.
+		flight := mode + strconv.FormatUint(tok.epoch, 36) + "." + strconv.FormatUint(tok.local, 36) +
+			"." + strconv.FormatInt(tok.notified, 36) + "\x00" + key
+		owner := new(byte)
+		ch := c.flight.DoChan(flight, func() (any, error) {
+			a := c.fetch(context.WithoutCancel(ctx), key, tok, reload)
+			a.owner = owner
+			return a, nil
+		})
+		select {
+		case <-ctx.Done():
+			c.observer.ObserveRead(c.kind, SourceLoad, OutcomeError)
+			return Result[V]{}, fmt.Errorf("wait for %s: %w", c.kind, ctx.Err())
+		case r := <-ch:
+			a := r.Val.(*answer[V])
+			if a.owner != owner && attempt == 0 && errors.Is(a.err, ErrDeferred) {
+				continue
+			}
+			c.observer.ObserveRead(c.kind, a.res.Source, a.outcome)
+			if a.err == nil {
+				c.observer.ObserveServed(c.kind, c.now().Sub(a.res.FetchedAt))
+			}
+			return a.res, a.err
 		}
-		return a.res, a.err
 	}
 }
 

@@ -11,7 +11,9 @@ import (
 // ErrDeferred is wrapped by the errors of a loader that did not ask the
 // source because it could not do so now (no request budget left for a
 // background refresh, say). A background refresh that gets it is dropped
-// and tried again later; the entry is served meanwhile, up to MaxAge.
+// and tried again later; the entry is served meanwhile, up to MaxAge. A
+// read that shared a load deferred for another caller's sake (over that
+// caller's own limit, say) tries once more in a load of its own.
 var ErrDeferred = errors.New("load deferred")
 
 // refreshKey marks the contexts of background refreshes.

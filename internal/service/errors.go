@@ -11,6 +11,7 @@ import (
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/cache"
+	"github.com/authsvc/authsvc/internal/callerlimit"
 	"github.com/authsvc/authsvc/internal/rotation"
 	"github.com/authsvc/authsvc/internal/sessionexchange"
 	"github.com/authsvc/authsvc/internal/sessiontoken"
@@ -173,6 +174,8 @@ func (m errorMapper) toConnect(ctx context.Context, err error) error {
 	case errors.Is(err, wachtclient.ErrOutcomeUnknown):
 		m.logger.WarnContext(ctx, "wacht call outcome unknown", "error", err)
 		return connect.NewError(connect.CodeUnknown, err)
+	case errors.Is(err, callerlimit.ErrExhausted):
+		return connect.NewError(connect.CodeResourceExhausted, errors.New("over this caller's limit of Wacht calls (its callers file limits); answers from the cache are still served; retry later"))
 	case errors.Is(err, wachtclient.ErrRateLimited):
 		return connect.NewError(connect.CodeResourceExhausted, errors.New("over the Wacht request budget; retry later"))
 	case errors.Is(err, wachtclient.ErrUnavailable):
