@@ -166,7 +166,7 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 			a.Close()
 		}
 	}()
-	mux, opts, err := a.routes(cfg, deps.TracerProvider, deps.Now)
+	mux, opts, err := a.routes(cfg, deps.TracerProvider, deps.Registry, deps.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +259,7 @@ func (a *App) connectWacht(cfg Config, version string, tp trace.TracerProvider) 
 // routes builds the RPC handlers and mounts them, the webhook receiver
 // and /metrics on one mux. It returns the handler options, which the
 // caller policy's refusals must match.
-func (a *App) routes(cfg Config, tp trace.TracerProvider, now func() time.Time) (*http.ServeMux, []connect.HandlerOption, error) {
+func (a *App) routes(cfg Config, tp trace.TracerProvider, reg prometheus.Registerer, now func() time.Time) (*http.ServeMux, []connect.HandlerOption, error) {
 	logger := a.logger
 	var exchange service.SessionExchanger
 	if cfg.ExtAuthzCredentials == 0 || cfg.ExtAuthzCredentials&service.CredentialsSessionCookie != 0 {
@@ -326,7 +326,10 @@ func (a *App) routes(cfg Config, tp trace.TracerProvider, now func() time.Time) 
 		return nil, nil, err
 	}
 
-	a.checker = a.newChecker()
+	a.checker, err = a.newChecker(reg)
+	if err != nil {
+		return nil, nil, err
+	}
 
 	opts, err := a.handlerOptions(tp)
 	if err != nil {
@@ -379,9 +382,21 @@ func (a *App) handlerOptions(tp trace.TracerProvider) ([]connect.HandlerOption, 
 	}, nil
 }
 
-// newChecker returns the health service, whose probes cover every
-// dependency the service needs to answer.
-func (a *App) newChecker() *health.Checker {
+// Health services of the dependencies that requests can do without.
+const (
+	// PostgresHealthService is SERVING while Postgres answers.
+	PostgresHealthService = "authsvc.postgres"
+	// InvalidationHealthService is SERVING while the cache listens for
+	// invalidations.
+	InvalidationHealthService = "authsvc.invalidation"
+)
+
+// newChecker returns the health service. Readiness depends only on what
+// no request can do without: the key set (and not shutting down). Postgres
+// and the invalidation listener are reported on their own, as health
+// services and in authsvc_dependency_up, since the caches serve from
+// memory and Wacht without them.
+func (a *App) newChecker(reg prometheus.Registerer) (*health.Checker, error) {
 	c := health.NewChecker(a.logger, authsvcv1connect.AuthServiceName, authsvcv1connect.AdminServiceName)
 	c.Add("keyset", func(context.Context) error {
 		if !a.verifier.Ready() {
@@ -390,15 +405,18 @@ func (a *App) newChecker() *health.Checker {
 		return nil
 	})
 	if a.pool != nil {
-		c.Add("postgres", a.pool.Ping)
-		c.Add("cache-notifier", func(context.Context) error {
+		c.Watch("postgres", PostgresHealthService, a.pool.Ping)
+		c.Watch("invalidation", InvalidationHealthService, func(context.Context) error {
 			if !a.notifier.Ready() {
 				return errors.New("not listening for cache invalidations")
 			}
 			return nil
 		})
 	}
-	return c
+	if err := telemetry.RegisterDependencies(reg, c.Dependencies); err != nil {
+		return nil, fmt.Errorf("dependency metrics: %w", err)
+	}
+	return c, nil
 }
 
 // newCache makes one of the read-through caches in front of Wacht.

@@ -1,5 +1,6 @@
-// Package health reports authsvc as serving over gRPC health only while
-// every dependency it needs answers.
+// Package health reports authsvc over gRPC health: ready while every
+// dependency no request can do without answers, and each dependency it can
+// do without as a health service of its own.
 package health
 
 import (
@@ -22,6 +23,9 @@ type Probe func(ctx context.Context) error
 // load. It is safe for concurrent use.
 type Checker struct {
 	services map[string]bool
+	// watched maps the health service of each watched dependency to its
+	// name.
+	watched  map[string]string
 	logger   *slog.Logger
 	interval time.Duration
 	timeout  time.Duration
@@ -34,6 +38,7 @@ type Checker struct {
 	mu       sync.Mutex
 	probes   []namedProbe
 	failing  map[string]string
+	up       map[string]bool // passed its latest probe
 	usable   map[string]bool // has passed a probe since the start
 	warned   map[string]bool // a warning is out and no recovery logged
 	ready    bool            // has been SERVING since the start
@@ -44,11 +49,14 @@ type Checker struct {
 type namedProbe struct {
 	name  string
 	probe Probe
+	// required: readiness depends on it.
+	required bool
 }
 
 // NewChecker returns a Checker for the named services (the empty name, for
-// the server as a whole, is always included). It reports NOT_SERVING until
-// [Checker.Run] has seen every probe pass. A dependency that has not been
+// the server as a whole, is always included), which are ready while every
+// probe added with [Checker.Add] passes. It reports them NOT_SERVING until
+// [Checker.Run] has seen those probes pass. A dependency that has not been
 // usable yet is logged at debug for its first 10 seconds, and warned about
 // only after that; once it has been usable, a failure is a warning at once.
 func NewChecker(logger *slog.Logger, services ...string) *Checker {
@@ -59,7 +67,9 @@ func NewChecker(logger *slog.Logger, services ...string) *Checker {
 		timeout:  time.Second,
 		grace:    10 * time.Second,
 		start:    time.Now(), //nolint:forbidigo // the start-up grace runs on the real clock
+		watched:  map[string]string{},
 		failing:  map[string]string{},
+		up:       map[string]bool{},
 		usable:   map[string]bool{},
 		warned:   map[string]bool{},
 	}
@@ -69,12 +79,24 @@ func NewChecker(logger *slog.Logger, services ...string) *Checker {
 	return c
 }
 
-// Add registers a probe. Probes added after Run starts are picked up on
-// its next round.
+// Add registers the probe of a dependency that no request can do
+// without: the services are ready only while it passes. Probes added after
+// Run starts are picked up on its next round.
 func (c *Checker) Add(name string, p Probe) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.probes = append(c.probes, namedProbe{name, p})
+	c.probes = append(c.probes, namedProbe{name: name, probe: p, required: true})
+}
+
+// Watch registers the probe of a dependency that requests can do without,
+// if less well: readiness does not depend on it, and it is reported as the
+// health service named service (SERVING while it passes) and in
+// [Checker.Dependencies].
+func (c *Checker) Watch(name, service string, p Probe) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.probes = append(c.probes, namedProbe{name: name, probe: p})
+	c.watched[service] = name
 }
 
 // Run probes every dependency now and then periodically, until ctx ends.
@@ -111,8 +133,9 @@ func (c *Checker) Probe(ctx context.Context) {
 		err := p.probe(pctx)
 		cancel()
 		c.mu.Lock()
+		c.up[p.name] = err == nil
 		if err != nil {
-			ok = false
+			ok = ok && !p.required
 			c.failing[p.name] = err.Error()
 			switch {
 			case c.warned[p.name]:
@@ -137,7 +160,7 @@ func (c *Checker) Probe(ctx context.Context) {
 		c.mu.Lock()
 		if !c.ready {
 			c.ready = true
-			c.logger.Info("every dependency usable", "after", time.Since(c.start).Round(time.Millisecond).String())
+			c.logger.Info("ready: every dependency a request needs is usable", "after", time.Since(c.start).Round(time.Millisecond).String())
 		}
 		c.mu.Unlock()
 	}
@@ -150,6 +173,18 @@ func (c *Checker) Failing() map[string]string {
 	return maps.Clone(c.failing)
 }
 
+// Dependencies reports, for each probe by name, whether its latest run
+// passed; false before its first.
+func (c *Checker) Dependencies() map[string]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]bool, len(c.probes))
+	for _, p := range c.probes {
+		out[p.name] = c.up[p.name]
+	}
+	return out
+}
+
 // Shutdown makes every later check answer NOT_SERVING, so that load
 // balancers stop sending work before the server stops.
 func (c *Checker) Shutdown() { c.shutdown.Store(true) }
@@ -159,10 +194,20 @@ func (c *Checker) Serving() bool { return c.serving.Load() && !c.shutdown.Load()
 
 // Check implements [grpchealth.Checker].
 func (c *Checker) Check(_ context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
-	if !c.services[req.Service] {
-		return nil, connect.NewError(connect.CodeNotFound, nil)
+	serving := false
+	switch {
+	case c.services[req.Service]:
+		serving = c.Serving()
+	default:
+		c.mu.Lock()
+		name, ok := c.watched[req.Service]
+		serving = c.up[name] && !c.shutdown.Load()
+		c.mu.Unlock()
+		if !ok {
+			return nil, connect.NewError(connect.CodeNotFound, nil)
+		}
 	}
-	if c.Serving() {
+	if serving {
 		return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
 	}
 	return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil

@@ -141,7 +141,7 @@ func TestCheckerLogsQuietlyAtStart(t *testing.T) {
 			rounds: []round{{false, true}, {true, true}, {true, true}},
 			want: []string{
 				"DEBUG waiting for dependency",
-				"INFO every dependency usable",
+				"INFO ready: every dependency a request needs is usable",
 			},
 		},
 		{
@@ -151,7 +151,7 @@ func TestCheckerLogsQuietlyAtStart(t *testing.T) {
 			want: []string{
 				"WARN dependency not usable",
 				"INFO dependency usable again",
-				"INFO every dependency usable",
+				"INFO ready: every dependency a request needs is usable",
 			},
 		},
 		{
@@ -159,7 +159,7 @@ func TestCheckerLogsQuietlyAtStart(t *testing.T) {
 			grace:  time.Hour,
 			rounds: []round{{true, true}, {true, false}, {true, false}, {true, true}},
 			want: []string{
-				"INFO every dependency usable",
+				"INFO ready: every dependency a request needs is usable",
 				"WARN dependency not usable",
 				"INFO dependency usable again",
 			},
@@ -219,5 +219,63 @@ func TestRunReadiesSoonAfterASlowStart(t *testing.T) {
 			t.Fatalf("not SERVING after %d probes; want the start-up probes to come faster than the interval", calls.Load())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestWatchedDependencyDoesNotDecideReadiness(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var keysDown, dbDown atomic.Bool
+	c := health.NewChecker(slog.New(slog.DiscardHandler), "authsvc.v1.AuthService")
+	c.Add("keyset", func(context.Context) error {
+		if keysDown.Load() {
+			return errors.New("not loaded")
+		}
+		return nil
+	})
+	c.Watch("postgres", "authsvc.postgres", func(context.Context) error {
+		if dbDown.Load() {
+			return errors.New("connection refused")
+		}
+		return nil
+	})
+	status := func(service string) grpchealth.Status {
+		t.Helper()
+		res, err := c.Check(ctx, &grpchealth.CheckRequest{Service: service})
+		if err != nil {
+			t.Fatalf("Check(%q): %v", service, err)
+		}
+		return res.Status
+	}
+	type state struct {
+		Overall, Auth, Postgres grpchealth.Status
+		Deps                    map[string]bool
+	}
+	serving, notServing := grpchealth.StatusServing, grpchealth.StatusNotServing
+	tests := []struct {
+		name                   string
+		keysDown, dbDown, stop bool
+		want                   state
+	}{
+		{"all up", false, false, false, state{serving, serving, serving, map[string]bool{"keyset": true, "postgres": true}}},
+		{"postgres down", false, true, false, state{serving, serving, notServing, map[string]bool{"keyset": true, "postgres": false}}},
+		{"postgres back", false, false, false, state{serving, serving, serving, map[string]bool{"keyset": true, "postgres": true}}},
+		{"key set lost", true, false, false, state{notServing, notServing, serving, map[string]bool{"keyset": false, "postgres": true}}},
+		{"shutting down", false, false, true, state{notServing, notServing, notServing, map[string]bool{"keyset": true, "postgres": true}}},
+	}
+	for _, tt := range tests {
+		keysDown.Store(tt.keysDown)
+		dbDown.Store(tt.dbDown)
+		if tt.stop {
+			c.Shutdown()
+		}
+		c.Probe(ctx)
+		got := state{status(""), status("authsvc.v1.AuthService"), status("authsvc.postgres"), c.Dependencies()}
+		if d := cmp.Diff(tt.want, got); d != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, d)
+		}
+	}
+	if _, err := c.Check(ctx, &grpchealth.CheckRequest{Service: "authsvc.nothing"}); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Errorf("Check of an unknown service: %v, want NotFound", err)
 	}
 }
