@@ -2,7 +2,7 @@ GO  ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
 GOLANGCI_LINT := $(GO) tool -modfile=tools/go.mod golangci-lint
 
-.PHONY: run test generate lint bench build check-generated image-test tools
+.PHONY: run test generate lint bench bench-scale build check-generated image-test tools
 
 ## run: start authsvc dev on 127.0.0.1:8080 (built-in Wacht emulator, in-memory store)
 run: build
@@ -46,6 +46,10 @@ check-generated: generate
 bench: build
 	tools/with-postgres.sh sh -c '$(GO) test -run="^$$" -bench=. -benchmem ./...; rc=$$?; \
 	  $(GO) run ./cmd/authsvc-bench -bin bin/authsvc $(BENCHFLAGS) && exit $$rc'
+
+## bench-scale: the scale scenario against bin/authsvc: cold and warm starts on 1 and 3 replicas, 4 minutes each (docs/BENCHMARKS.md; a short run: BENCHFLAGS='-users 2000 -duration 30s')
+bench-scale: build
+	tools/with-postgres.sh $(GO) run ./cmd/authsvc-bench -bin bin/authsvc -scenario scale $(BENCHFLAGS)
 
 ## image-test: build the Dockerfile with podman (local stand-ins for its base images) and prove the image runs (root, Debian)
 image-test:

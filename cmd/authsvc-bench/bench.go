@@ -103,13 +103,9 @@ func newBench(ctx context.Context, o *options, logger *slog.Logger) (_ *bench, e
 // start starts a replica with the given Wacht budget and returns it with
 // its clients.
 func (b *bench) start(ctx context.Context, name string, rpm int) (*replica, *clients, error) {
-	env := b.emu.env()
-	env["DATABASE_URL"] = b.db.url
-	env["AUTHSVC_INSECURE_OPEN"] = "true"
+	env := replicaEnv(b.emu, b.db.url, b.o.logLevel)
 	env["AUTHSVC_USER_TTL"] = cacheTTL
 	env["AUTHSVC_SESSIONS_TTL"] = cacheTTL
-	env["AUTHSVC_LOG_LEVEL"] = b.o.logLevel
-	env["AUTHSVC_SHUTDOWN_TIMEOUT"] = "5s"
 	env["AUTHSVC_WACHT_REQUESTS_PER_MINUTE"] = strconv.Itoa(rpm)
 	r, err := startReplica(ctx, b.o.bin, name, b.dir, env)
 	if err != nil {

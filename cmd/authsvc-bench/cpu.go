@@ -91,11 +91,7 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 	}
 	defer func() { _ = db.drop() }()
 
-	env := emu.env()
-	env["DATABASE_URL"] = db.url
-	env["AUTHSVC_INSECURE_OPEN"] = "true"
-	env["AUTHSVC_LOG_LEVEL"] = o.logLevel
-	env["AUTHSVC_SHUTDOWN_TIMEOUT"] = "5s"
+	env := replicaEnv(emu, db.url, o.logLevel)
 	rep, err := startReplica(ctx, o.bin, "authsvc", dir, env)
 	if err != nil {
 		return err

@@ -35,9 +35,10 @@ type emulator struct {
 	srv  *http.Server
 }
 
-// seeded is one seeded user and the session id of its sign-in.
+// seeded is one seeded user and the ids of its sign-in.
 type seeded struct {
 	userID    string
+	signInID  string
 	sessionID string
 }
 
@@ -50,7 +51,13 @@ const emulatorRPM = 1_000_000
 // budget, so the budget is large (no run comes near a million Backend API
 // calls a minute) but not unbounded.
 func startEmulator(logger *slog.Logger) (*emulator, error) {
-	fake, err := wachtfake.New(wachtfake.Options{RequestsPerMinute: emulatorRPM})
+	return serveEmulator(logger, wachtfake.Options{RequestsPerMinute: emulatorRPM}, nil)
+}
+
+// serveEmulator serves an emulator made with opts on a loopback port,
+// its handler wrapped by wrap unless wrap is nil.
+func serveEmulator(logger *slog.Logger, opts wachtfake.Options, wrap func(http.Handler) http.Handler) (*emulator, error) {
+	fake, err := wachtfake.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start wacht emulator: %w", err)
 	}
@@ -58,10 +65,14 @@ func startEmulator(logger *slog.Logger) (*emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start wacht emulator: %w", err)
 	}
+	var h http.Handler = fake
+	if wrap != nil {
+		h = wrap(fake)
+	}
 	e := &emulator{
 		fake: fake,
 		url:  "http://" + ln.Addr().String(),
-		srv:  &http.Server{Handler: fake, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute},
+		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute},
 	}
 	fake.SetIssuer(e.url)
 	go func() {
@@ -97,7 +108,7 @@ func (e *emulator) seed(n int, withSignIn bool) ([]seeded, error) {
 			if err != nil {
 				return nil, fmt.Errorf("seed sign-ins: %w", err)
 			}
-			s.sessionID = si.SessionID
+			s.signInID, s.sessionID = si.ID, si.SessionID
 		}
 		out = append(out, s)
 	}
@@ -111,6 +122,18 @@ func (e *emulator) calls(routes []string) int {
 		n += e.fake.Calls(r)
 	}
 	return n
+}
+
+// replicaEnv is the environment of a replica pointed at the emulator and
+// the database at dbURL: open to any caller on loopback, logging at
+// logLevel, with a short shutdown. Everything else is authsvc's default.
+func replicaEnv(e *emulator, dbURL, logLevel string) map[string]string {
+	env := e.env()
+	env["DATABASE_URL"] = dbURL
+	env["AUTHSVC_INSECURE_OPEN"] = "true"
+	env["AUTHSVC_LOG_LEVEL"] = logLevel
+	env["AUTHSVC_SHUTDOWN_TIMEOUT"] = "5s"
+	return env
 }
 
 // env is the environment that points a replica at the emulator.

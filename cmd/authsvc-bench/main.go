@@ -3,6 +3,8 @@
 // against it and a fresh Postgres database, drives each scenario with
 // concurrent gRPC clients, and reports every figure next to its ratio to
 // a no-op RPC (grpc.health.v1.Health/Check) measured in the same run.
+// -scenario scale instead runs a deployment at a realistic size inside
+// Wacht's request budget (scale.go).
 package main
 
 import (
@@ -66,6 +68,7 @@ type options struct {
 	cpuReps         int
 	cpuInFlight     int
 	cpuOnly         *regexp.Regexp
+	scale           scaleOptions
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -93,13 +96,22 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.logLevel, "log-level", "info", "AUTHSVC_LOG_LEVEL of the replicas (info, as in production, logs failed RPCs; debug logs every RPC)")
 	fs.BoolVar(&o.keep, "keep-logs", false, "keep the replicas' logs in their temporary directory")
 	fs.StringVar(&o.scenario, "scenario", "all",
-		"all: every scenario against `authsvc serve` replicas; cpu: server CPU per request of VerifySession and Check beside a no-op net/http server")
+		"all: every scenario against `authsvc serve` replicas; cpu: server CPU per request of VerifySession and Check beside a no-op net/http server; "+
+			"scale: a deployment at a realistic size inside Wacht's budget, where -users defaults to 20000, -duration to 4m and -warmup to 15s")
 	fs.IntVar(&o.cpuRequests, "cpu-requests", 20_000, "calls in each measured run of the cpu scenario")
 	fs.IntVar(&o.cpuReps, "cpu-repetitions", 3, "repetitions of the cpu scenario; figures are their medians")
 	fs.IntVar(&o.cpuInFlight, "cpu-in-flight", 64, "calls in flight in the cpu scenario (HTTP/1.1: one connection each)")
 	cpuOnly := fs.String("cpu-only", "", "a regular expression: run only the cpu cases whose \"<transport>: <case>\" it matches (to profile one)")
+	replicas, starts, env := o.scale.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if o.scenario == "scale" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if err := o.scale.parse(o, set, *replicas, *starts, *env); err != nil {
+			return nil, err
+		}
 	}
 	re, err := regexp.Compile(*cpuOnly)
 	if err != nil {
@@ -124,8 +136,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return nil, errors.New("-concurrency, -conns, -coalesce-callers, -budget-rpm and -rounds must be positive")
 	case o.warmup < 0 || o.duration <= 0 || o.latencyDuration <= 0 || o.budgetDuration <= 0 || o.missLatency < 0:
 		return nil, errors.New("durations must be positive (-warmup may be 0)")
-	case o.scenario != "all" && o.scenario != "cpu":
-		return nil, errors.New("-scenario must be all or cpu")
+	case o.scenario != "all" && o.scenario != "cpu" && o.scenario != "scale":
+		return nil, errors.New("-scenario must be all, cpu or scale")
 	case o.cpuRequests < 1000 || o.cpuReps < 1 || o.cpuInFlight < 1:
 		return nil, errors.New("-cpu-requests must be at least 1000, -cpu-repetitions and -cpu-in-flight positive")
 	case o.memoryUsers < 0 || o.postgresUsers < 100:
@@ -140,8 +152,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if o.scenario == "cpu" {
+	switch o.scenario {
+	case "cpu":
 		return runCPU(ctx, o, logger, stdout)
+	case "scale":
+		return runScale(ctx, o, logger, stdout)
 	}
 	facts := readMachine(o.bin)
 	b, err := newBench(ctx, o, logger)
