@@ -1,10 +1,11 @@
 package rotation
 
 import (
-	"strconv"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/authsvc/authsvc/internal/wachtclient"
 )
 
 // Limits on Request fields.
@@ -13,18 +14,15 @@ const (
 	MaxReasonLength = 500
 	// MaxCallerLength is the longest Caller, in characters.
 	MaxCallerLength = 200
-	// maxSlugLength is the longest Wacht app slug.
-	maxSlugLength = 64
 )
 
 // Request asks for one key to be rotated.
 type Request struct {
 	// Caller names who asked, for the audit log; required.
 	Caller string
-	// AppSlug is the key's API-auth app: 1 to 64 lowercase letters,
-	// digits, '_' and '-'.
+	// AppSlug is the key's API-auth app (see [wachtclient.ValidSlug]).
 	AppSlug string
-	// KeyID is the key to replace, a positive decimal id.
+	// KeyID is the key to replace, a Wacht id (see [wachtclient.ValidID]).
 	KeyID string
 	// Reason is kept in the audit log; at most [MaxReasonLength]
 	// characters.
@@ -61,25 +59,20 @@ func (r Request) validate(maxGrace time.Duration) (string, error) {
 
 // validSlug checks a Wacht app slug.
 func validSlug(field, s string) error {
-	ok := s != "" && len(s) <= maxSlugLength
-	for i := 0; ok && i < len(s); i++ {
-		c := s[i]
-		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-'
-	}
-	if !ok {
-		return invalid(field, "must be 1 to %d lowercase letters, digits, '_' or '-'", maxSlugLength)
+	if !wachtclient.ValidSlug(s) {
+		return invalid(field, "must be 1 to %d lowercase letters, digits, '_' or '-'", wachtclient.MaxSlugBytes)
 	}
 	return nil
 }
 
-// canonicalID parses a positive decimal int64 id and returns it without
-// leading zeros.
+// canonicalID parses a Wacht id and returns it in canonical form, so that
+// "007" and "7" rotate the same key under one audit record.
 func canonicalID(field, s string) (string, error) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 || s[0] < '0' || s[0] > '9' {
-		return "", invalid(field, "must be a positive decimal id")
+	id, ok := wachtclient.ParseID(s)
+	if !ok {
+		return "", invalid(field, "must be a Wacht id (a positive decimal number)")
 	}
-	return strconv.FormatInt(n, 10), nil
+	return id, nil
 }
 
 // validText checks that s is UTF-8 of at most max characters without

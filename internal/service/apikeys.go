@@ -23,8 +23,6 @@ const (
 	maxResourceBytes = 2048
 )
 
-var gatewayMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
-
 // VerifyAPIKey implements [authsvcv1connect.AuthServiceHandler].
 func (s *AuthServer) VerifyAPIKey(ctx context.Context, req *connect.Request[authsvcv1.VerifyAPIKeyRequest]) (*connect.Response[authsvcv1.VerifyAPIKeyResponse], error) {
 	msg := req.Msg
@@ -34,8 +32,8 @@ func (s *AuthServer) VerifyAPIKey(ctx context.Context, req *connect.Request[auth
 		return nil, s.errs.toConnect(ctx, invalidArgument("key is required"))
 	case len(msg.GetKey()) > maxAPIKeyBytes:
 		return nil, s.errs.toConnect(ctx, invalidArgument("key is longer than %d bytes", maxAPIKeyBytes))
-	case !slices.Contains(gatewayMethods, method):
-		return nil, s.errs.toConnect(ctx, invalidArgument("method must be one of %s", strings.Join(gatewayMethods, ", ")))
+	case !wachtclient.IsGatewayMethod(method):
+		return nil, s.errs.toConnect(ctx, invalidArgument("method must be one of %s", strings.Join(wachtclient.GatewayMethods, ", ")))
 	case msg.GetResource() == "" || len(msg.GetResource()) > maxResourceBytes:
 		return nil, s.errs.toConnect(ctx, invalidArgument("resource must be a path of 1 to %d bytes", maxResourceBytes))
 	case len(msg.GetRequiredPermissions()) > maxRequiredPermissions:
@@ -86,10 +84,6 @@ func (s *AuthServer) checkAPIKey(ctx context.Context, key, method, resource stri
 	}
 	return out, nil
 }
-
-// isGatewayMethod reports whether the gateway checks requests of method
-// (upper case).
-func isGatewayMethod(method string) bool { return slices.Contains(gatewayMethods, method) }
 
 // apiKeyCacheKey identifies one question about one key without holding
 // the key itself. Every part is length-prefixed, so no two different

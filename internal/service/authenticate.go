@@ -339,7 +339,7 @@ func (s *AuthServer) decideAPIKey(ctx context.Context, key string, r *AuthReques
 		return Decision{}, refused(c, invalidArgument("the request path must be 1 to %d bytes to check an API key", maxResourceBytes))
 	}
 	method := strings.ToUpper(r.Method)
-	if !isGatewayMethod(method) {
+	if !wachtclient.IsGatewayMethod(method) {
 		// The gateway checks only these methods: a key cannot make the
 		// request.
 		return Decision{}, refused(c, &apiKeyRefusal{verdict: &authsvcv1.VerifyAPIKeyResponse{

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"sync"
 
 	"connectrpc.com/connect"
@@ -100,15 +99,13 @@ func (s *AuthServer) BatchGetUsers(ctx context.Context, req *connect.Request[aut
 	return res, nil
 }
 
-// checkID refuses anything but a positive decimal 64-bit id, Wacht's id
-// format, before it reaches a cache key or a Wacht URL.
+// checkID refuses anything but a Wacht id in its canonical spelling before
+// it reaches a cache key or a Wacht URL.
 func checkID(field, id string) error {
 	if id == "" {
 		return invalidArgument("%s is required", field)
 	}
-	// A first digit of 1-9 and a successful parse make a positive number
-	// written the one canonical way (no sign, no leading zero).
-	if _, err := strconv.ParseInt(id, 10, 64); err != nil || id[0] < '1' || id[0] > '9' {
+	if canonical, ok := wachtclient.ParseID(id); !ok || canonical != id {
 		if len(id) > 32 {
 			id = id[:32] + "…"
 		}

@@ -133,7 +133,7 @@ func TestInvalidInputIsRefusedWithoutARequest(t *testing.T) {
 			}
 		}
 	}
-	badSlugs := []string{"", " ", "a b", "a\nb", ".", "..", strings.Repeat("s", 256), "\xff"}
+	badSlugs := []string{"", " ", "a b", "a\nb", ".", "..", "a/b?c", "Orders", strings.Repeat("s", 65), "\xff"}
 	for _, slug := range badSlugs {
 		if _, err := c.ListAPIKeys(ctx, slug, false); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("ListAPIKeys(%q) error = %v, want ErrBadRequest", slug, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 )
 
 // Principal types accepted by the gateway.
@@ -114,10 +115,16 @@ type AuthzRateLimit struct {
 	Limit     int64  `json:"limit"`
 }
 
-var gatewayMethods = map[string]bool{
-	http.MethodGet: true, http.MethodPost: true, http.MethodPut: true, http.MethodPatch: true,
-	http.MethodDelete: true, http.MethodHead: true, http.MethodOptions: true,
+// GatewayMethods are the methods the Gateway checks requests of, in
+// upper case.
+var GatewayMethods = []string{
+	http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodHead, http.MethodOptions,
 }
+
+// IsGatewayMethod reports whether the Gateway checks requests of method
+// (upper case).
+func IsGatewayMethod(method string) bool { return slices.Contains(GatewayMethods, method) }
 
 // CheckAuthz asks the gateway whether the principal may call method on
 // resource. It sends no Authorization header and does not use the Backend
@@ -129,7 +136,7 @@ func (c *Client) CheckAuthz(ctx context.Context, req AuthzCheckRequest) (*AuthzC
 		return nil, fmt.Errorf("check authz: %w", invalidInput("unknown principal type %q", req.Principal.Type))
 	case req.Principal.Value == "":
 		return nil, fmt.Errorf("check authz: %w", invalidInput("empty principal value"))
-	case !gatewayMethods[req.Method]:
+	case !IsGatewayMethod(req.Method):
 		return nil, fmt.Errorf("check authz: %w", invalidInput("unsupported method %q", req.Method))
 	case req.Resource == "":
 		return nil, fmt.Errorf("check authz: %w", invalidInput("empty resource"))
