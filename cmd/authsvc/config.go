@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authsvc/authsvc/internal/app"
+	"github.com/authsvc/authsvc/internal/retention"
 	"github.com/authsvc/authsvc/internal/service"
 )
 
@@ -226,6 +227,13 @@ func loadConfig(m mode, getenv func(string) string) (*config, error) {
 
 	c.RotationPollInterval = e.duration("AUTHSVC_ROTATION_POLL_INTERVAL", 5*time.Second)
 	c.MaxGracePeriod = e.duration("AUTHSVC_MAX_GRACE_PERIOD", 30*24*time.Hour)
+
+	c.RetentionInterval = e.duration("AUTHSVC_RETENTION_INTERVAL", retention.DefaultInterval)
+	c.RevocationRetention = e.duration("AUTHSVC_REVOCATION_RETENTION", retention.DefaultRevocationRetention)
+	c.AuditRetention = e.duration("AUTHSVC_AUDIT_RETENTION", 0)
+	if c.RetentionInterval == 0 {
+		e.problem("AUTHSVC_RETENTION_INTERVAL: 0 is not an interval")
+	}
 
 	c.CacheMaxEntries = e.integer("AUTHSVC_CACHE_MAX_ENTRIES", 25_000, 1)
 

@@ -29,6 +29,7 @@ import (
 	"github.com/authsvc/authsvc/internal/callers"
 	"github.com/authsvc/authsvc/internal/health"
 	"github.com/authsvc/authsvc/internal/jsoncodec"
+	"github.com/authsvc/authsvc/internal/retention"
 	"github.com/authsvc/authsvc/internal/rotation"
 	"github.com/authsvc/authsvc/internal/rpclog"
 	"github.com/authsvc/authsvc/internal/service"
@@ -47,6 +48,10 @@ const maxRequestBytes = 256 << 10
 // compressMinBytes is the smallest response compressed when the caller
 // accepts compression.
 const compressMinBytes = 1024
+
+// webhookRetention is how long Postgres remembers a webhook delivery for
+// de-duplication, and so how old a delivery may be accepted.
+const webhookRetention = 7 * 24 * time.Hour
 
 // keySetLoadTimeout bounds the first load of the Frontend API key set in
 // Run; after it the verifier keeps trying in the background.
@@ -99,6 +104,16 @@ type Config struct {
 	// APIKeyCacheTTL is how long an allowed VerifyAPIKey answer without
 	// rate limits is reused; 0 turns reuse off.
 	APIKeyCacheTTL time.Duration
+	// RetentionInterval is how often each replica deletes the rows past
+	// their use (one replica at a time); zero means the job's default.
+	RetentionInterval time.Duration
+	// RevocationRetention is how long a finished key revocation is kept;
+	// zero means the job's default.
+	RevocationRetention time.Duration
+	// AuditRetention is how long a key rotation's record is kept; zero
+	// keeps it forever.
+	AuditRetention time.Duration
+
 	// NoRotationWorker keeps this process from revoking old keys whose
 	// grace period ended (dev: its emulator does not hold real keys).
 	NoRotationWorker bool
@@ -134,6 +149,7 @@ type App struct {
 	sessions    *cache.Cache[[]*authsvcv1.Session]
 	invalidator *invalidator
 	rotator     *rotation.Rotator
+	retention   *retention.Job // nil without Postgres
 	checker     *health.Checker
 	callers     *callers.Authenticator
 	limiter     *callerlimit.Limiter
@@ -152,6 +168,21 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 	a.metrics.SetBuildInfo(deps.Version)
 	if err := a.connectWacht(cfg, deps.Version, deps.TracerProvider); err != nil {
 		return nil, err
+	}
+	if a.pool != nil {
+		a.retention, err = retention.New(retention.Config{
+			Pool:                a.pool,
+			Now:                 deps.Now,
+			Interval:            cfg.RetentionInterval,
+			WebhookRetention:    webhookRetention,
+			RevocationRetention: cfg.RevocationRetention,
+			AuditRetention:      cfg.AuditRetention,
+			Logger:              a.logger.With("component", "retention"),
+			Observer:            telemetry.NewRetentionMetrics(deps.Registry).ObserveDeleted,
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	a.limiter, err = callerlimit.New(callerlimit.Config{Now: deps.Now, Observer: telemetry.NewCallerLimitMetrics(deps.Registry)})
 	if err != nil {
@@ -442,7 +473,7 @@ func newCache[V any](a *App, cfg Config, tp trace.TracerProvider, kind string,
 func (a *App) webhooks(cfg Config, now func() time.Time) (http.Handler, error) {
 	var dedupe webhook.Deduper = webhook.NewMemoryDeduper(100_000, 24*time.Hour)
 	if a.pool != nil {
-		dedupe = webhook.NewPostgresDeduper(a.pool, 7*24*time.Hour)
+		dedupe = webhook.NewPostgresDeduper(a.pool, webhookRetention)
 	}
 	a.invalidator = newInvalidator(a.users, a.sessions, invalidatorConfig{Now: now, Logger: a.logger})
 	hooks, err := webhook.NewHandler(webhook.Config{
@@ -463,8 +494,9 @@ func (a *App) webhooks(cfg Config, now func() time.Time) (http.Handler, error) {
 func (a *App) Handler() http.Handler { return a.handler }
 
 // Run loads the Frontend API key set, then runs the background work (key
-// set refresh, cache invalidations, health probes, the rotation worker)
-// until ctx ends. It returns once all of it has stopped.
+// set refresh, cache invalidations, health probes, the rotation worker,
+// the retention job) until ctx ends. It returns once all of it has
+// stopped.
 func (a *App) Run(ctx context.Context) {
 	loadCtx, cancel := context.WithTimeout(ctx, keySetLoadTimeout)
 	if err := a.verifier.Refresh(loadCtx); err != nil {
@@ -479,6 +511,9 @@ func (a *App) Run(ctx context.Context) {
 	wg.Go(func() { a.checker.Run(ctx) })
 	if !a.noRotationWorker {
 		wg.Go(func() { a.rotator.RunWorker(ctx) })
+	}
+	if a.retention != nil {
+		wg.Go(func() { a.retention.Run(ctx) })
 	}
 	wg.Wait()
 }

@@ -1,0 +1,4 @@
+package retention
+
+// LockKey is the advisory lock a run holds.
+const LockKey = lockKey

@@ -1,0 +1,24 @@
+package telemetry
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// RetentionMetrics count the rows the retention job deleted.
+type RetentionMetrics struct {
+	deleted *prometheus.CounterVec
+}
+
+// NewRetentionMetrics creates the retention job's metrics and registers
+// them with reg. It panics if reg already holds them.
+func NewRetentionMetrics(reg prometheus.Registerer) *RetentionMetrics {
+	m := &RetentionMetrics{deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authsvc_retention_deleted_rows_total",
+		Help: "Rows the retention job deleted as past their use, by table.",
+	}, []string{"table"})}
+	reg.MustRegister(m.deleted)
+	return m
+}
+
+// ObserveDeleted fits retention.Config.Observer.
+func (m *RetentionMetrics) ObserveDeleted(table string, n int64) {
+	m.deleted.WithLabelValues(table).Add(float64(n))
+}
