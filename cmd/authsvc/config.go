@@ -13,9 +13,14 @@ import (
 	"time"
 
 	"github.com/authsvc/authsvc/internal/app"
+	"github.com/authsvc/authsvc/internal/budget"
 	"github.com/authsvc/authsvc/internal/retention"
 	"github.com/authsvc/authsvc/internal/service"
 )
+
+// maxBudgetWait bounds AUTHSVC_BUDGET_WAIT: past it a caller is better
+// answered (stale, or ResourceExhausted) than kept waiting.
+const maxBudgetWait = 5 * time.Second
 
 // headerPrefix is what AUTHSVC_EXTAUTHZ_HEADER_PREFIX must look like.
 var headerPrefix = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,40}$`)
@@ -180,7 +185,11 @@ func loadConfig(m mode, getenv func(string) string) (*config, error) {
 	if s := string(c.WachtWebhookSecret); s != "" && !strings.HasPrefix(s, "whsec_") {
 		e.problem("WACHT_WEBHOOK_SECRET: a Wacht signing secret starts with whsec_")
 	}
-	c.WachtRequestsPerMin = e.integer("AUTHSVC_WACHT_REQUESTS_PER_MINUTE", 1000, 1)
+	c.WachtRequestsPerMin = e.integer("AUTHSVC_WACHT_REQUESTS_PER_MINUTE", budget.DefaultRequestsPerMinute, 1)
+	c.BudgetWait = e.duration("AUTHSVC_BUDGET_WAIT", budget.DefaultWait)
+	if c.BudgetWait <= 0 || c.BudgetWait > maxBudgetWait {
+		e.problem("AUTHSVC_BUDGET_WAIT: %v is not between 0 and %v: a caller's request must not queue for budget longer", c.BudgetWait, maxBudgetWait)
+	}
 
 	c.DatabaseURL = e.secret("DATABASE_URL")
 	c.Migrate = e.boolean("AUTHSVC_MIGRATE", true)

@@ -40,12 +40,13 @@ func TestLoadConfigServe(t *testing.T) {
 	got := map[string]any{
 		"key": string(c.WachtAPIKey), "frontend": c.WachtFrontendURL, "api": c.WachtAPIURL,
 		"gateway": c.WachtGatewayURL, "addr": c.Addr, "userTTL": c.UserTTL, "sessionsTTL": c.SessionsTTL,
-		"maxStale": c.MaxStale, "migrate": c.Migrate,
+		"maxStale": c.MaxStale, "migrate": c.Migrate, "budget": c.WachtRequestsPerMin, "budgetWait": c.BudgetWait,
 	}
 	want := map[string]any{
 		"key": "sk_from_file_0123456789", "frontend": "https://frontend.example.com", "api": "https://api.wacht.dev",
 		"gateway": "https://gateway.wacht.dev", "addr": "127.0.0.1:8080", "userTTL": 2 * time.Minute,
 		"sessionsTTL": 30 * time.Second, "maxStale": 24 * time.Hour, "migrate": true,
+		"budget": 1000, "budgetWait": 100 * time.Millisecond,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -77,6 +78,8 @@ func TestLoadConfigProblems(t *testing.T) {
 		{"webhook_secret_format", modeDev, map[string]string{"WACHT_WEBHOOK_SECRET": "hunter2"}, []string{"whsec_"}},
 		{"tls_half", modeDev, map[string]string{"AUTHSVC_TLS_CERT": "/c"}, []string{"AUTHSVC_TLS_KEY"}},
 		{"budget", modeDev, map[string]string{"AUTHSVC_WACHT_REQUESTS_PER_MINUTE": "0"}, []string{"AUTHSVC_WACHT_REQUESTS_PER_MINUTE"}},
+		{"budget_wait_zero", modeDev, map[string]string{"AUTHSVC_BUDGET_WAIT": "0s"}, []string{"AUTHSVC_BUDGET_WAIT"}},
+		{"budget_wait_long", modeDev, map[string]string{"AUTHSVC_BUDGET_WAIT": "30s"}, []string{"AUTHSVC_BUDGET_WAIT"}},
 		{"dev_on_a_database", modeDev, map[string]string{"DATABASE_URL": "postgres://db/authsvc"}, []string{"DATABASE_URL", "AUTHSVC_DEV_DATABASE=true"}},
 		{"dev_on_a_shared_database", modeDev, map[string]string{"DATABASE_URL": "postgres://db/authsvc", "AUTHSVC_DEV_DATABASE": "false"}, []string{"AUTHSVC_DEV_DATABASE"}},
 		{"apikey_reuse_too_long", modeDev, map[string]string{"AUTHSVC_APIKEY_CACHE_TTL": "1m"}, []string{"AUTHSVC_APIKEY_CACHE_TTL"}},

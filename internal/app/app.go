@@ -24,6 +24,7 @@ import (
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
+	"github.com/authsvc/authsvc/internal/budget"
 	"github.com/authsvc/authsvc/internal/cache"
 	"github.com/authsvc/authsvc/internal/callerlimit"
 	"github.com/authsvc/authsvc/internal/callers"
@@ -68,12 +69,17 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil
 // Config is what the service is told by its operator. The README's
 // configuration table names the variable behind each field.
 type Config struct {
-	WachtAPIKey         Secret
-	WachtAPIURL         string
-	WachtGatewayURL     string
-	WachtFrontendURL    string
-	WachtWebhookSecret  Secret
+	WachtAPIKey        Secret
+	WachtAPIURL        string
+	WachtGatewayURL    string
+	WachtFrontendURL   string
+	WachtWebhookSecret Secret
+	// WachtRequestsPerMin is the whole deployment's Backend API budget,
+	// shared through Pool by every replica; zero means 1000.
 	WachtRequestsPerMin int
+	// BudgetWait is the longest a caller's load waits for budget before
+	// it is served stale or refused; zero means 100 ms.
+	BudgetWait time.Duration
 	// WachtRetryBaseDelay and WachtRetryMaxDelay shape the Wacht client's
 	// retries; zero means its defaults.
 	WachtRetryBaseDelay time.Duration
@@ -142,6 +148,7 @@ type Deps struct {
 type App struct {
 	logger      *slog.Logger
 	pool        *pgxpool.Pool
+	budget      *budget.Budget
 	wacht       *wachtclient.Client
 	verifier    *sessiontoken.Verifier
 	notifier    *cache.Notifier // nil without Postgres
@@ -166,7 +173,7 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 	deps = deps.withDefaults()
 	a := &App{logger: deps.Logger, pool: deps.Pool, metrics: telemetry.NewMetrics(deps.Registry), noRotationWorker: cfg.NoRotationWorker}
 	a.metrics.SetBuildInfo(deps.Version)
-	if err := a.connectWacht(cfg, deps.Version, deps.TracerProvider); err != nil {
+	if err := a.connectWacht(cfg, deps); err != nil {
 		return nil, err
 	}
 	if a.pool != nil {
@@ -189,6 +196,7 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 		return nil, err
 	}
 	if err := a.newCaches(cfg, deps.TracerProvider); err != nil {
+		a.budget.Close()
 		return nil, err
 	}
 	// From here on, a failure must release the caches.
@@ -252,23 +260,38 @@ func (a *App) newCaches(cfg Config, tp trace.TracerProvider) error {
 	return nil
 }
 
-// connectWacht makes the Wacht client and the session token verifier
-// that reads its key set.
-func (a *App) connectWacht(cfg Config, version string, tp trace.TracerProvider) error {
+// connectWacht makes the deployment's request budget, the Wacht client
+// that spends it and the session token verifier that reads its key set.
+// On failure it releases what it made.
+func (a *App) connectWacht(cfg Config, deps Deps) (err error) {
 	logger := a.logger
-	var err error
-	a.wacht, err = wachtclient.New(wachtclient.Config{
-		HTTPClient:        telemetry.HTTPClient(tp),
-		Observer:          a.metrics.ObserveWachtRequest,
-		APIURL:            cfg.WachtAPIURL,
-		GatewayURL:        cfg.WachtGatewayURL,
-		FrontendURL:       cfg.WachtFrontendURL,
-		APIKey:            string(cfg.WachtAPIKey),
-		Version:           version,
+	a.budget, err = budget.New(budget.Config{
 		RequestsPerMinute: cfg.WachtRequestsPerMin,
-		RetryBaseDelay:    cfg.WachtRetryBaseDelay,
-		RetryMaxDelay:     cfg.WachtRetryMaxDelay,
-		Logger:            logger.With("component", "wacht"),
+		Pool:              a.pool,
+		Wait:              cfg.BudgetWait,
+		Logger:            logger.With("component", "budget"),
+		Observer:          a.metrics.Budget(),
+	})
+	if err != nil {
+		return fmt.Errorf("wacht request budget: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			a.budget.Close()
+		}
+	}()
+	a.wacht, err = wachtclient.New(wachtclient.Config{
+		HTTPClient:     telemetry.HTTPClient(deps.TracerProvider),
+		Observer:       a.metrics.ObserveWachtRequest,
+		APIURL:         cfg.WachtAPIURL,
+		GatewayURL:     cfg.WachtGatewayURL,
+		FrontendURL:    cfg.WachtFrontendURL,
+		APIKey:         string(cfg.WachtAPIKey),
+		Version:        deps.Version,
+		Limiter:        a.budget,
+		RetryBaseDelay: cfg.WachtRetryBaseDelay,
+		RetryMaxDelay:  cfg.WachtRetryMaxDelay,
+		Logger:         logger.With("component", "wacht"),
 	})
 	if err != nil {
 		return fmt.Errorf("wacht client: %w", err)
@@ -532,9 +555,9 @@ func (a *App) ReloadCallers() {
 	a.logger.Info("reloaded AUTHSVC_CALLERS_FILE")
 }
 
-// Close finishes the invalidation the webhook receiver still owes and
-// releases the caches. Call it after Run has returned and before the
-// database pool closes.
+// Close finishes the invalidation the webhook receiver still owes,
+// releases the caches and returns the unused request budget. Call it
+// after Run has returned and before the database pool closes.
 func (a *App) Close() {
 	a.closeOnce.Do(func() {
 		if a.invalidator != nil {
@@ -542,6 +565,7 @@ func (a *App) Close() {
 		}
 		a.users.Close()
 		a.sessions.Close()
+		a.budget.Close()
 	})
 }
 

@@ -154,6 +154,7 @@ func TestReadEnvVarsFromAuthsvc(t *testing.T) {
 		"AUTHSVC_MAX_STALE":                 kindDuration,
 		"AUTHSVC_SHUTDOWN_TIMEOUT":          kindDuration,
 		"AUTHSVC_WACHT_REQUESTS_PER_MINUTE": kindInteger,
+		"AUTHSVC_BUDGET_WAIT":               kindDuration,
 		"AUTHSVC_MIGRATE":                   kindBoolean,
 		"AUTHSVC_INSECURE_OPEN":             kindBoolean,
 	}

@@ -22,10 +22,9 @@ type BudgetMetrics struct {
 	leaseTokens prometheus.Counter
 }
 
-// NewBudgetMetrics creates the budget's metrics and registers them with
-// reg, which should be the registry given to [NewMetrics] so that its
-// handler serves them.
-func NewBudgetMetrics(reg prometheus.Registerer) *BudgetMetrics {
+// newBudgetMetrics creates the budget's metrics; [NewMetrics] registers
+// them with the rest.
+func newBudgetMetrics() *BudgetMetrics {
 	m := &BudgetMetrics{
 		spent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authsvc_wacht_budget_tokens_spent_total",
@@ -47,11 +46,15 @@ func NewBudgetMetrics(reg prometheus.Registerer) *BudgetMetrics {
 			Help: "Budget tokens granted to this replica in leases.",
 		}),
 	}
-	reg.MustRegister(m.spent, m.waited, m.refused, m.leases, m.leaseTokens)
 	for _, c := range budget.Classes {
 		m.spent.WithLabelValues(c.String())
 	}
 	return m
+}
+
+// collectors returns the budget's metrics, to register.
+func (m *BudgetMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.spent, m.waited, m.refused, m.leases, m.leaseTokens}
 }
 
 // ObserveBudgetAdmitted implements [budget.Observer].

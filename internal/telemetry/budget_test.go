@@ -15,7 +15,7 @@ import (
 func TestBudgetMetrics(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	m := NewBudgetMetrics(reg)
+	m := NewMetrics(reg).Budget()
 	var _ budget.Observer = m
 	m.ObserveBudgetAdmitted(budget.Refresh, 3*time.Millisecond)
 	m.ObserveBudgetAdmitted(budget.Refresh, 0)

@@ -78,11 +78,11 @@ func (m *Metrics) ObserveWriteThrough(eventType, result string) {
 
 // ObserveWachtRequest is a [wachtclient.Config] Observer: one attempt to
 // call route (a template such as "GET /users/{user_id}/details"), with
-// the status Wacht answered, or 0 when none came. An attempt the local
-// budget refused to send counts as a budget refusal, not a request.
+// the status Wacht answered, or 0 when none came. An attempt the budget
+// refused to send is no request: the budget's own metrics count it (see
+// [Metrics.Budget]).
 func (m *Metrics) ObserveWachtRequest(route string, status int, took time.Duration, err error) {
 	if status == 0 && errors.Is(err, wachtclient.ErrRateLimited) {
-		m.wachtBudget.WithLabelValues(route).Inc()
 		return
 	}
 	label := resultError

@@ -38,7 +38,7 @@ type Metrics struct {
 
 	wachtRequests *prometheus.CounterVec
 	wachtDuration *prometheus.HistogramVec
-	wachtBudget   *prometheus.CounterVec
+	budget        *BudgetMetrics
 
 	jwksRefreshes *prometheus.CounterVec
 	tokenCache    *prometheus.CounterVec
@@ -122,10 +122,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"route", "status"}),
 		wachtDuration: newHistogram("authsvc_wacht_request_duration_seconds",
 			"Time of one request to Wacht, by route template.", wachtBuckets, "route"),
-		wachtBudget: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "authsvc_wacht_budget_refusals_total",
-			Help: "Requests to Wacht not sent because the local request budget could not admit them in time, by route template.",
-		}, []string{"route"}),
+		budget: newBudgetMetrics(),
 		jwksRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authsvc_jwks_refreshes_total",
 			Help: "Fetches of Wacht's session token key set, by result (ok, error).",
@@ -146,8 +143,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	cs := []prometheus.Collector{
 		m.buildInfo, m.rpcRequests, m.rpcDuration, m.cacheReads, m.cacheLoads, m.cachePGErrors,
 		m.cacheAge, m.cacheRefresh, m.cacheQueue, m.writeThroughs,
-		m.wachtRequests, m.wachtDuration, m.wachtBudget, m.jwksRefreshes, m.tokenCache, m.webhooks, m.revocations,
+		m.wachtRequests, m.wachtDuration, m.jwksRefreshes, m.tokenCache, m.webhooks, m.revocations,
 	}
+	cs = append(cs, m.budget.collectors()...)
 	reg.MustRegister(cs...)
 	if g, ok := reg.(prometheus.Gatherer); ok {
 		m.gatherer = g
@@ -185,6 +183,10 @@ func (m *Metrics) SetBuildInfo(version string) {
 	m.buildInfo.Reset()
 	m.buildInfo.WithLabelValues(version).Set(1)
 }
+
+// Budget returns the metrics of the Wacht request budget, its
+// [budget.Observer].
+func (m *Metrics) Budget() *BudgetMetrics { return m.budget }
 
 // Handler serves the metrics in the Prometheus text format, OpenMetrics
 // (with trace exemplars) or protobuf, as the scraper asks, for GET

@@ -144,7 +144,7 @@ func TestMetricsEndpointAndLabels(t *testing.T) {
 	for _, name := range []string{
 		"authsvc_build_info", "authsvc_rpc_requests_total", "authsvc_rpc_duration_seconds",
 		"authsvc_cache_reads_total", "authsvc_cache_load_duration_seconds", "authsvc_cache_postgres_errors_total",
-		"authsvc_wacht_requests_total", "authsvc_wacht_request_duration_seconds", "authsvc_wacht_budget_refusals_total",
+		"authsvc_wacht_requests_total", "authsvc_wacht_request_duration_seconds", "authsvc_wacht_budget_tokens_spent_total",
 		"authsvc_jwks_refreshes_total", "authsvc_token_cache_lookups_total", "authsvc_webhook_events_total",
 		"authsvc_rotation_revocations_total", "go_goroutines", "process_cpu_seconds_total",
 	} {
