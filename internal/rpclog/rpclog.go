@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+
+	"github.com/authsvc/authsvc/internal/lograte"
 )
 
 // Attrs returns extra attributes to log for a call, such as the caller's
@@ -28,7 +30,7 @@ func NewInterceptor(logger *slog.Logger, extra ...Attrs) connect.UnaryIntercepto
 	return newInterceptor(logger, newRefusalLimiter(logger, DefaultBurst, DefaultWindow), extra)
 }
 
-func newInterceptor(logger *slog.Logger, limit *refusalLimiter, extra []Attrs) connect.UnaryInterceptorFunc {
+func newInterceptor(logger *slog.Logger, limit *lograte.Limiter, extra []Attrs) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			start := time.Now()
@@ -49,7 +51,7 @@ func newInterceptor(logger *slog.Logger, limit *refusalLimiter, extra []Attrs) c
 			if !logger.Enabled(ctx, level) {
 				return res, err
 			}
-			if level == slog.LevelInfo && !limit.allow(req.Spec().Procedure, code) {
+			if level == slog.LevelInfo && !limit.Allow(req.Spec().Procedure+" "+code) {
 				return res, err
 			}
 			attrs := []slog.Attr{

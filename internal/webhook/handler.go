@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/authsvc/authsvc/internal/lograte"
 )
 
 // Defaults of [Config].
@@ -55,7 +57,11 @@ type Config struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one record per request; nil discards them. The
-	// secret, the signatures and the body are never logged.
+	// secret, the signatures and the body are never logged. Requests not
+	// shown to come from Wacht, which anyone can send by the thousand, are
+	// logged with a limit: the first [RefusalLogBurst] of every
+	// [RefusalLogWindow], then one summary with their counts by outcome.
+	// The Observer counts every one.
 	Logger *slog.Logger
 	// Observer, if not nil, is called once per request with the event type
 	// (one of [EventTypes] or [EventTypeOther]) and the outcome (one of the
@@ -75,8 +81,15 @@ type Handler struct {
 	slots        chan struct{}
 	now          func() time.Time
 	logger       *slog.Logger
+	refusals     *lograte.Limiter
 	observer     func(eventType, outcome string)
 }
+
+// Bounds of the log lines of unverified requests.
+const (
+	RefusalLogBurst  = 20
+	RefusalLogWindow = 10 * time.Second
+)
 
 // NewHandler checks cfg, decodes its secret once and returns the handler.
 // It fails with [ErrInvalidSecret] for a secret that is set but malformed.
@@ -141,6 +154,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if h.observer == nil {
 		h.observer = func(string, string) {}
 	}
+	h.refusals = lograte.New(h.logger, "wacht webhook refusals not logged", RefusalLogBurst, RefusalLogWindow)
 	return h, nil
 }
 

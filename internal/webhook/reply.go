@@ -78,6 +78,9 @@ func (h *Handler) log(ctx context.Context, res result) {
 	if !h.logger.Enabled(ctx, level) {
 		return
 	}
+	if !res.verified && !h.refusals.Allow(res.outcome) {
+		return
+	}
 	attrs := []slog.Attr{
 		slog.String("outcome", res.outcome),
 		slog.Int("status", res.status),
