@@ -240,7 +240,7 @@ func New[V any](cfg Config[V]) (*Cache[V], error) {
 	if c.observer == nil {
 		c.observer = nopObserver{}
 	}
-	mem, err := newMemory[V](cmp.Or(cfg.MaxEntries, 10_000), c.now, cfg.Now != nil)
+	mem, err := newMemory[V](cmp.Or(cfg.MaxEntries, 10_000), c.now)
 	if err != nil {
 		return nil, fmt.Errorf("new %s cache: %w", cfg.Kind, err)
 	}

@@ -29,36 +29,30 @@ type entry[V any] struct {
 }
 
 // newMemory returns the in-memory level, on the cache's clock. Entries
-// leave it at keepUntil, which reads never extend. A test clock (testing
-// set) gets no periodic clean-up: expired entries go when read or evicted.
-func newMemory[V any](maxEntries int, now func() time.Time, testing bool) (*otter.Cache[string, *entry[V]], error) {
+// leave it at keepUntil, which reads never extend.
+func newMemory[V any](maxEntries int, now func() time.Time) (*otter.Cache[string, *entry[V]], error) {
 	return otter.New(&otter.Options[string, *entry[V]]{
 		MaximumSize: maxEntries,
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *entry[V]]) time.Duration {
 			// SnapshotAtNano is the clock's time of the write.
 			return max(time.Duration(e.Value.keepUntil-e.SnapshotAtNano), time.Nanosecond)
 		}),
-		Clock: clock{now: now, periodic: !testing},
+		Clock: clock{now: now},
 	})
 }
 
 // clock gives otter the cache's clock, so that otter's expiry checks and
-// the freshness checks of reads agree.
+// the freshness checks of reads agree. Otter's periodic clean-up runs on
+// real time and asks this clock what time it is.
 type clock struct {
-	now      func() time.Time
-	periodic bool
+	now func() time.Time
 }
 
 // NowNano implements otter.Clock.
 func (c clock) NowNano() int64 { return c.now().UnixNano() }
 
 // Tick implements otter.Clock.
-func (c clock) Tick(d time.Duration) <-chan time.Time {
-	if !c.periodic {
-		return nil
-	}
-	return time.Tick(d)
-}
+func (c clock) Tick(d time.Duration) <-chan time.Time { return time.Tick(d) }
 
 // guard tells a load whether key may have been invalidated since the
 // load began. Each key hashes to one of a fixed set of stripes, and each
