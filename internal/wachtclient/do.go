@@ -105,29 +105,31 @@ func decodeInto(body []byte, out any) error {
 	}
 }
 
-// attempt sends r once. stopped reports a failure that happened before
-// anything was sent because the context or the budget ran out.
-func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body []byte, stopped bool, err error) {
+// attempt sends r once. took is how long the exchange with Wacht took,
+// from sending to the answer's end, zero if nothing was sent. stopped
+// reports a failure that happened before anything was sent because the
+// context or the budget ran out.
+func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body []byte, took time.Duration, stopped bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, true, context.Cause(ctx)
+		return nil, 0, true, context.Cause(ctx)
 	}
 	done := func(int, time.Duration) {}
 	if r.target == backendAPI {
 		d, err := c.limiter.Admit(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, true, context.Cause(ctx)
+				return nil, 0, true, context.Cause(ctx)
 			}
 			err = &budgetError{err: err}
 			c.observe(r, 0, 0, err)
-			return nil, true, err
+			return nil, 0, true, err
 		}
 		done = d
 	}
 	req, err := c.newRequest(ctx, r, payload)
 	if err != nil {
 		done(-1, 0)
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	var gotConn atomic.Bool
 	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
@@ -150,7 +152,7 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body [
 			err = &transportError{err: err, sent: sent}
 		}
 		c.observe(r, 0, took, err)
-		return nil, false, c.failed(r, err)
+		return nil, took, false, c.failed(r, err)
 	}
 	done(resp.StatusCode, time.Since(start))
 	defer resp.Body.Close()
@@ -159,15 +161,17 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body [
 		prefix, _ := io.ReadAll(io.LimitReader(resp.Body, min(c.maxBody, maxErrorBodyBytes)))
 		apiErr := newAPIError(resp, prefix, c.secrets(r), c.maxDelay)
 		clear(prefix)
-		c.observe(r, resp.StatusCode, time.Since(start), apiErr)
-		return nil, false, c.failed(r, apiErr)
+		took = time.Since(start)
+		c.observe(r, resp.StatusCode, took, apiErr)
+		return nil, took, false, c.failed(r, apiErr)
 	}
 	body, err = readBody(resp, c.maxBody)
-	c.observe(r, resp.StatusCode, time.Since(start), err)
+	took = time.Since(start)
+	c.observe(r, resp.StatusCode, took, err)
 	if err != nil {
-		return nil, false, c.failed(r, err)
+		return nil, took, false, c.failed(r, err)
 	}
-	return body, false, nil
+	return body, took, false, nil
 }
 
 // observe reports one attempt to Config.Observer.

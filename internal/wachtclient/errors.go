@@ -153,11 +153,11 @@ func (e *outcomeUnknownError) Unwrap() error { return e.err }
 
 func (e *outcomeUnknownError) Is(target error) bool { return target == ErrOutcomeUnknown }
 
-// budgetError reports that the local request budget could not admit the
-// request before the context's deadline.
+// budgetError reports that the Limiter did not admit the request, which
+// was therefore not sent: Wacht was not asked and is not at fault.
 type budgetError struct{ err error }
 
-func (e *budgetError) Error() string { return "request budget exhausted: " + e.err.Error() }
+func (e *budgetError) Error() string { return "wacht request not sent: " + e.err.Error() }
 
 func (e *budgetError) Unwrap() error { return e.err }
 

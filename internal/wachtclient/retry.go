@@ -13,17 +13,29 @@ import (
 // send runs the attempts and returns the body of the 2xx answer.
 func (c *Client) send(ctx context.Context, r request, payload []byte) ([]byte, error) {
 	if !r.idempotent || r.once {
-		body, _, err := c.attempt(ctx, r, payload)
+		body, _, _, err := c.attempt(ctx, r, payload)
 		return body, err
 	}
 	bo := newRetryBackOff(c.baseDelay, c.maxDelay)
 	var (
 		lastErr  error
 		attempts int
+		took     time.Duration // the latest attempt's exchange with Wacht
 	)
+	if dl, ok := ctx.Deadline(); ok {
+		// A retry that could not be answered before the deadline is not
+		// made: the call ends now with the failure it has, rather than
+		// at the deadline with nothing more.
+		bo.fits = func(delay time.Duration) bool { return time.Until(dl) > delay+took }
+	}
 	op := func() ([]byte, error) {
 		attempts++
-		body, stopped, err := c.attempt(ctx, r, payload)
+		var (
+			body    []byte
+			stopped bool
+			err     error
+		)
+		body, took, stopped, err = c.attempt(ctx, r, payload)
 		if err == nil {
 			return body, nil
 		}
@@ -71,10 +83,12 @@ func retryable(err error) bool {
 }
 
 // retryBackOff is exponential backoff with jitter whose next delay is never
-// shorter than a Retry-After the server asked for.
+// shorter than a Retry-After the server asked for. It stops when fits, if
+// set, says that an attempt after the delay could not finish in time.
 type retryBackOff struct {
 	exp   *backoff.ExponentialBackOff
 	floor time.Duration
+	fits  func(delay time.Duration) bool
 }
 
 // newRetryBackOff doubles the delay from base up to maxDelay, each delay
@@ -96,5 +110,8 @@ func (b *retryBackOff) Reset() {
 func (b *retryBackOff) NextBackOff() time.Duration {
 	d := max(b.exp.NextBackOff(), b.floor)
 	b.floor = 0
+	if b.fits != nil && !b.fits(d) {
+		return backoff.Stop
+	}
 	return d
 }
