@@ -427,8 +427,8 @@ func (a *App) handlerOptions(tp trace.TracerProvider) ([]connect.HandlerOption, 
 		// VerifySession's.
 		connect.WithCodec(jsoncodec.New()),
 		// Tracing outermost, then metrics (whose exemplars need the span),
-		// then the log line.
-		connect.WithInterceptors(tracing, a.metrics.Interceptor(), rpclog.NewInterceptor(logger, callers.LogAttrs)),
+		// then the log line; innermost, the deadline the budget keeps to.
+		connect.WithInterceptors(tracing, a.metrics.Interceptor(), rpclog.NewInterceptor(logger, callers.LogAttrs), callerDeadline()),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
 			logger.ErrorContext(ctx, "panic in handler", "procedure", spec.Procedure, "panic", fmt.Sprint(p))
 			return connect.NewError(connect.CodeInternal, errors.New("internal error"))

@@ -247,7 +247,8 @@ func (b *Budget) Close() {
 
 // Admit returns once one Backend API request may be sent with ctx, as
 // ctx's class (see [WithClass]). It returns at once, with ErrNoTime, when
-// ctx's deadline leaves less time than Wacht is expected to take, and
+// ctx's deadline, or its caller's (see [WithCallerDeadline]), leaves less
+// time than Wacht is expected to take, and
 // after the class's wait bound, with ErrExhausted, when no token came; it
 // never waits past the point where that time would not be left. done must
 // be called once, when the request's answer came: status is its HTTP
@@ -257,7 +258,7 @@ func (b *Budget) Admit(ctx context.Context) (done func(status int, took time.Dur
 	class := ClassFrom(ctx)
 	start := b.now()
 	giveUp := start.Add(b.waits[class])
-	if dl, ok := ctx.Deadline(); ok {
+	if dl, ok := deadlineOf(ctx); ok {
 		last := dl.Add(-b.lat.need())
 		if !last.After(start) {
 			b.refused(class, ReasonDeadline, 0)

@@ -147,6 +147,37 @@ func TestNoSlotThatCannotFinishBeforeTheDeadline(t *testing.T) {
 	}
 }
 
+func TestCallerDeadlineBoundsASharedLoad(t *testing.T) {
+	t.Parallel()
+	const latency = 300 * time.Millisecond
+	b := newReplicas(t, deployments[0], 1, Config{RequestsPerMinute: 10, Latency: latency})[0]
+	// A load shared by callers runs on a context of its own, with time
+	// enough; the caller it was started for has less than Wacht takes.
+	load, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	tests := []struct {
+		name   string
+		caller time.Duration
+		want   error
+	}{
+		{"caller_out_of_time", latency / 2, ErrNoTime},
+		{"caller_with_time", 2 * time.Second, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := WithCallerDeadline(load, time.Now().Add(tt.caller))
+			start := time.Now()
+			err := spend(ctx, b, Foreground)
+			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Errorf("error %v, want %v", err, tt.want)
+			}
+			if took := time.Since(start); took > latency {
+				t.Errorf("answered after %v, want at once", took)
+			}
+		})
+	}
+}
+
 func TestClassesAreAdmittedByPriority(t *testing.T) {
 	t.Parallel()
 	for _, d := range deployments {

@@ -1,7 +1,10 @@
 // Package budget spends the deployment's Wacht Backend API request budget, shared by every replica, by class of call.
 package budget
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Class is why a Wacht call is made. Classes are admitted by priority:
 // a lower Class value goes first, and the lowest classes keep a reserve
@@ -57,4 +60,28 @@ func ClassFrom(ctx context.Context) Class {
 		return c
 	}
 	return Foreground
+}
+
+// callerDeadlineKey is the context key of the deadline of the caller a
+// call is made for.
+type callerDeadlineKey struct{}
+
+// WithCallerDeadline returns a copy of ctx whose Wacht calls are admitted
+// only with time left for Wacht to answer before deadline, the deadline of
+// the caller they are made for. It matters where ctx outlives that caller,
+// as the load a cache shares among the callers that missed together does:
+// the load may finish for the others, but is not sent when the caller it
+// was started for could no longer get its answer.
+func WithCallerDeadline(ctx context.Context, deadline time.Time) context.Context {
+	return context.WithValue(ctx, callerDeadlineKey{}, deadline)
+}
+
+// deadlineOf returns the earlier of ctx's deadline and its caller's (see
+// [WithCallerDeadline]), and false if it has neither.
+func deadlineOf(ctx context.Context) (time.Time, bool) {
+	dl, ok := ctx.Deadline()
+	if cd, has := ctx.Value(callerDeadlineKey{}).(time.Time); has && (!ok || cd.Before(dl)) {
+		return cd, true
+	}
+	return dl, ok
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/budget"
 	"github.com/authsvc/authsvc/internal/cache"
 	"github.com/authsvc/authsvc/internal/wachtclient"
 )
@@ -26,9 +27,9 @@ type SignInSource interface {
 // converted once, at load time, to the API's User.
 func LoadUser(src UserSource) cache.Loader[*authsvcv1.User] {
 	return func(ctx context.Context, id string) (*authsvcv1.User, error) {
-		u, err := src.GetUser(ctx, id)
+		u, err := src.GetUser(loadContext(ctx), id)
 		if err != nil {
-			return nil, loadError(err)
+			return nil, loadError(ctx, err)
 		}
 		return userFromWacht(u), nil
 	}
@@ -39,9 +40,9 @@ func LoadUser(src UserSource) cache.Loader[*authsvcv1.User] {
 // list answers both kinds of ListSessions.
 func LoadSessions(src SignInSource) cache.Loader[[]*authsvcv1.Session] {
 	return func(ctx context.Context, userID string) ([]*authsvcv1.Session, error) {
-		list, err := src.ListUserSessions(ctx, userID, true)
+		list, err := src.ListUserSessions(loadContext(ctx), userID, true)
 		if err != nil {
-			return nil, loadError(err)
+			return nil, loadError(ctx, err)
 		}
 		out := make([]*authsvcv1.Session, 0, len(list))
 		for i := range list {
@@ -51,10 +52,27 @@ func LoadSessions(src SignInSource) cache.Loader[[]*authsvcv1.Session] {
 	}
 }
 
-// loadError marks Wacht's "not found" as the cache's authoritative kind.
-func loadError(err error) error {
-	if errors.Is(err, wachtclient.ErrNotFound) {
+// loadContext returns the context of a load's Wacht call, with the class
+// of budget it spends: a background refresh spends what the callers' loads
+// leave. A load for a caller keeps the class the caller gave
+// ([budget.Foreground] unless it said otherwise, as a revocation check
+// does).
+func loadContext(ctx context.Context) context.Context {
+	if cache.IsRefresh(ctx) {
+		return budget.WithClass(ctx, budget.Refresh)
+	}
+	return ctx
+}
+
+// loadError marks Wacht's "not found" as the cache's authoritative kind,
+// and a background refresh the budget did not admit (or that Wacht
+// rate-limited) as deferred, so that the entry is served meanwhile.
+func loadError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, wachtclient.ErrNotFound):
 		return fmt.Errorf("%w: %w", cache.ErrNotFound, err)
+	case cache.IsRefresh(ctx) && errors.Is(err, wachtclient.ErrRateLimited):
+		return fmt.Errorf("%w: %w", cache.ErrDeferred, err)
 	}
 	return err
 }

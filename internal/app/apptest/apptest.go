@@ -44,6 +44,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is the build version the service reports.
 	Version string
+	// Replicate runs the service as another replica of that harness's
+	// deployment: on its emulator, with its webhook secret and its
+	// database (unless Pool is set). Fake and SeedDemo are then ignored.
+	Replicate *Harness
 	// Background runs the service's background work (app.Run) until the
 	// test ends. Without it, the key set is loaded once before New
 	// returns and nothing else runs.
@@ -79,39 +83,30 @@ func New(tb testing.TB, opts Options) *Harness {
 	tb.Cleanup(transport.CloseIdleConnections)
 	h := &Harness{HTTPClient: &http.Client{Transport: transport}, Registry: telemetry.NewRegistry()}
 
-	fakeOpts := opts.Fake
-	if fakeOpts.WebhookClient == nil {
-		fakeOpts.WebhookClient = h.HTTPClient
-	}
-	var err error
-	h.Fake, err = wachtfake.New(fakeOpts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	wachtSrv := httptest.NewServer(h.Fake)
-	tb.Cleanup(wachtSrv.Close)
-	h.Fake.SetIssuer(wachtSrv.URL)
-	if opts.SeedDemo {
-		if h.Demo, err = h.Fake.SeedDemo(); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if h.WebhookSecret, err = wachtfake.NewWebhookSecret(); err != nil {
-		tb.Fatal(err)
+	var (
+		wachtURL string
+		err      error
+	)
+	if r := opts.Replicate; r != nil {
+		h.Fake, h.Demo, h.WebhookSecret, h.Pool = r.Fake, r.Demo, r.WebhookSecret, r.Pool
+		wachtURL = r.Fake.Issuer()
+	} else {
+		h.Fake, h.Demo, h.WebhookSecret, wachtURL = newEmulator(tb, opts, h.HTTPClient)
 	}
 
 	h.Config = app.Config{
 		WachtAPIKey:        app.Secret(h.Fake.APIKey()),
-		WachtAPIURL:        wachtSrv.URL,
-		WachtGatewayURL:    wachtSrv.URL,
-		WachtFrontendURL:   wachtSrv.URL,
+		WachtAPIURL:        wachtURL,
+		WachtGatewayURL:    wachtURL,
+		WachtFrontendURL:   wachtURL,
 		WachtWebhookSecret: app.Secret(h.WebhookSecret),
 	}
 	if opts.Config != nil {
 		opts.Config(&h.Config)
 	}
-	h.Pool = opts.Pool
-	if h.Pool == nil && opts.Postgres {
+	if opts.Pool != nil {
+		h.Pool = opts.Pool
+	} else if h.Pool == nil && opts.Postgres {
 		h.Pool = pgtest.NewPool(tb)
 	}
 	h.App, err = app.New(h.Config, app.Deps{
@@ -150,6 +145,35 @@ func New(tb testing.TB, opts Options) *Harness {
 	tb.Cleanup(srv.Close)
 	h.URL = srv.URL
 	return h
+}
+
+// newEmulator starts the Wacht emulator that opts shape, serving until
+// tb ends, and returns it with its demo data (if seeded), a webhook
+// secret and its URL.
+func newEmulator(tb testing.TB, opts Options, hc *http.Client) (*wachtfake.Server, wachtfake.Demo, string, string) {
+	tb.Helper()
+	fakeOpts := opts.Fake
+	if fakeOpts.WebhookClient == nil {
+		fakeOpts.WebhookClient = hc
+	}
+	fake, err := wachtfake.New(fakeOpts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(fake)
+	tb.Cleanup(srv.Close)
+	fake.SetIssuer(srv.URL)
+	var demo wachtfake.Demo
+	if opts.SeedDemo {
+		if demo, err = fake.SeedDemo(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	secret, err := wachtfake.NewWebhookSecret()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fake, demo, secret, srv.URL
 }
 
 // AuthClient returns an AuthService client on h; pass connect.WithGRPC()
