@@ -452,6 +452,7 @@ const (
 // memory and Wacht without them.
 func (a *App) newChecker(reg prometheus.Registerer) (*health.Checker, error) {
 	c := health.NewChecker(a.logger, authsvcv1connect.AuthServiceName, authsvcv1connect.AdminServiceName)
+	c.Observe(a.metrics.ObserveReadiness)
 	c.Add("keyset", func(context.Context) error {
 		if !a.verifier.Ready() {
 			return errors.New("the Frontend API key set is not loaded")

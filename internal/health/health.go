@@ -44,6 +44,11 @@ type Checker struct {
 	ready    bool            // has been SERVING since the start
 	serving  atomic.Bool
 	shutdown atomic.Bool
+
+	// observeMu orders the reports to observers of changes of Serving.
+	observeMu sync.Mutex
+	observers []func(serving bool)
+	reported  bool // the last value of Serving given to observers
 }
 
 type namedProbe struct {
@@ -97,6 +102,30 @@ func (c *Checker) Watch(name, service string, p Probe) {
 	defer c.mu.Unlock()
 	c.probes = append(c.probes, namedProbe{name: name, probe: p})
 	c.watched[service] = name
+}
+
+// Observe registers f to be told each time [Checker.Serving] changes, by
+// a probe or by [Checker.Shutdown], with its new value; the first report
+// is the first SERVING. Calls are made one at a time, in order, and must
+// be quick. Register observers before Run starts.
+func (c *Checker) Observe(f func(serving bool)) {
+	c.observeMu.Lock()
+	defer c.observeMu.Unlock()
+	c.observers = append(c.observers, f)
+}
+
+// report tells the observers about a change of Serving, if there was one.
+func (c *Checker) report() {
+	c.observeMu.Lock()
+	defer c.observeMu.Unlock()
+	s := c.Serving()
+	if s == c.reported {
+		return
+	}
+	c.reported = s
+	for _, f := range c.observers {
+		f(s)
+	}
 }
 
 // Run probes every dependency now and then periodically, until ctx ends.
@@ -156,6 +185,7 @@ func (c *Checker) Probe(ctx context.Context) {
 		c.mu.Unlock()
 	}
 	c.serving.Store(ok)
+	c.report()
 	if ok {
 		c.mu.Lock()
 		if !c.ready {
@@ -187,7 +217,10 @@ func (c *Checker) Dependencies() map[string]bool {
 
 // Shutdown makes every later check answer NOT_SERVING, so that load
 // balancers stop sending work before the server stops.
-func (c *Checker) Shutdown() { c.shutdown.Store(true) }
+func (c *Checker) Shutdown() {
+	c.shutdown.Store(true)
+	c.report()
+}
 
 // Serving reports whether the server is ready for work.
 func (c *Checker) Serving() bool { return c.serving.Load() && !c.shutdown.Load() }

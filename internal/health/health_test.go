@@ -279,3 +279,35 @@ func TestWatchedDependencyDoesNotDecideReadiness(t *testing.T) {
 		t.Errorf("Check of an unknown service: %v, want NotFound", err)
 	}
 }
+
+func TestObserveReportsEachChangeOfServing(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var down atomic.Bool
+	c := health.NewChecker(slog.New(slog.DiscardHandler))
+	c.Add("keyset", func(context.Context) error {
+		if down.Load() {
+			return errors.New("not loaded")
+		}
+		return nil
+	})
+	var got []bool
+	c.Observe(func(serving bool) { got = append(got, serving) })
+
+	down.Store(true)
+	c.Probe(ctx) // NOT_SERVING from the start: no change
+	down.Store(false)
+	c.Probe(ctx)
+	c.Probe(ctx) // still SERVING: no change
+	down.Store(true)
+	c.Probe(ctx)
+	down.Store(false)
+	c.Probe(ctx)
+	c.Shutdown()
+	c.Probe(ctx) // probes pass, but shutting down stays NOT_SERVING
+	c.Shutdown()
+
+	if diff := cmp.Diff([]bool{true, false, true, false}, got); diff != "" {
+		t.Errorf("reported changes (-want +got):\n%s", diff)
+	}
+}

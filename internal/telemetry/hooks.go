@@ -11,6 +11,12 @@ import (
 	"github.com/authsvc/authsvc/internal/wachtclient"
 )
 
+// Label values of authsvc_readiness_changes_total.
+const (
+	readinessServing    = "serving"
+	readinessNotServing = "not_serving"
+)
+
 // Result label values.
 const (
 	resultOK       = "ok"
@@ -127,4 +133,16 @@ func (m *Metrics) ObserveWebhook(eventType, outcome string) {
 // "retry", "failed").
 func (m *Metrics) ObserveRevocation(outcome string) {
 	m.revocations.WithLabelValues(outcome).Inc()
+}
+
+// ObserveReadiness is a health Checker observer: the server's gRPC
+// health changed to SERVING (true) or NOT_SERVING.
+func (m *Metrics) ObserveReadiness(serving bool) {
+	to := readinessNotServing
+	v := 0.0
+	if serving {
+		to, v = readinessServing, 1
+	}
+	m.ready.Set(v)
+	m.readinessChanges.WithLabelValues(to).Inc()
 }

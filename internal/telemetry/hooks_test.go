@@ -284,3 +284,30 @@ func TestWebhookAndRotationHooks(t *testing.T) {
 		t.Errorf("webhook and rotation series (-want +got):\n%s", diff)
 	}
 }
+
+func TestReadinessSeries(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m := telemetry.NewMetrics(reg)
+	want := map[string]float64{
+		`authsvc_ready{}`: 0,
+		`authsvc_readiness_changes_total{to="not_serving"}`: 0,
+		`authsvc_readiness_changes_total{to="serving"}`:     0,
+	}
+	got := only(series(t, reg), "authsvc_read")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("before the first probe (-want +got):\n%s", diff)
+	}
+	for _, serving := range []bool{true, false, true} {
+		m.ObserveReadiness(serving)
+	}
+	want = map[string]float64{
+		`authsvc_ready{}`: 1,
+		`authsvc_readiness_changes_total{to="not_serving"}`: 1,
+		`authsvc_readiness_changes_total{to="serving"}`:     2,
+	}
+	got = only(series(t, reg), "authsvc_read")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after serving, not serving, serving (-want +got):\n%s", diff)
+	}
+}

@@ -22,6 +22,9 @@ type Metrics struct {
 
 	buildInfo *prometheus.GaugeVec
 
+	ready            prometheus.Gauge
+	readinessChanges *prometheus.CounterVec
+
 	rpcRequests *prometheus.CounterVec
 	rpcDuration *prometheus.HistogramVec
 	// rpcOK caches, by procedure, the series of successful calls.
@@ -84,6 +87,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "authsvc_build_info",
 			Help: "Always 1; the version label names the running build.",
 		}, []string{"version"}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authsvc_ready",
+			Help: "1 while gRPC health reports the server SERVING (the readiness probe's answer), else 0.",
+		}),
+		readinessChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_readiness_changes_total",
+			Help: "Changes of the server's gRPC health, by the status it changed to (serving, not_serving).",
+		}, []string{"to"}),
 		rpcRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authsvc_rpc_requests_total",
 			Help: "RPCs handled, by procedure and Connect code.",
@@ -141,7 +152,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"outcome"}),
 	}
 	cs := []prometheus.Collector{
-		m.buildInfo, m.rpcRequests, m.rpcDuration, m.cacheReads, m.cacheLoads, m.cachePGErrors,
+		m.buildInfo, m.ready, m.readinessChanges, m.rpcRequests, m.rpcDuration, m.cacheReads, m.cacheLoads, m.cachePGErrors,
 		m.cacheAge, m.cacheRefresh, m.cacheQueue, m.writeThroughs,
 		m.wachtRequests, m.wachtDuration, m.jwksRefreshes, m.tokenCache, m.webhooks, m.revocations,
 	}
@@ -158,6 +169,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	// rates are defined before the first event.
 	for _, r := range []string{resultOK, resultError} {
 		m.jwksRefreshes.WithLabelValues(r)
+	}
+	for _, to := range []string{readinessServing, readinessNotServing} {
+		m.readinessChanges.WithLabelValues(to)
 	}
 	m.tokenCacheHits = m.tokenCache.WithLabelValues("hit")
 	m.tokenCacheMisses = m.tokenCache.WithLabelValues("miss")
