@@ -100,13 +100,16 @@ func (m *Metrics) ObserveWachtRequest(route string, status int, took time.Durati
 }
 
 // ObserveJWKSRefresh is a sessiontoken Config OnRefresh hook: one fetch of
-// the key set and whether it succeeded.
+// the key set and whether it succeeded. Fetches are made one at a time.
 func (m *Metrics) ObserveJWKSRefresh(ok bool) {
-	result := resultError
-	if ok {
-		result = resultOK
+	if !ok {
+		m.jwksRefreshes.WithLabelValues(resultError).Inc()
+		m.jwksFailures.Inc()
+		return
 	}
-	m.jwksRefreshes.WithLabelValues(result).Inc()
+	m.jwksRefreshes.WithLabelValues(resultOK).Inc()
+	m.jwksFailures.Set(0)
+	m.jwksLastSuccess.SetToCurrentTime()
 }
 
 // ObserveTokenCacheLookup is a sessiontoken Config OnCacheLookup hook:

@@ -228,13 +228,22 @@ func TestSessionTokenHooks(t *testing.T) {
 			t.Fatalf("Verify: %v", err)
 		}
 	}
-	s.fake.SetFault(wachtfake.Fault{Mode: wachtfake.Fault5xx, Route: wachtfake.RouteJWKS})
-	if err := s.verify.Refresh(t.Context()); err == nil {
-		t.Fatal("Refresh with the key set failing succeeded")
+	lastSuccess := `authsvc_jwks_last_success_timestamp_seconds{}`
+	loaded := series(t, s.reg)[lastSuccess]
+	if loaded <= 0 {
+		t.Errorf("%s = %v after the key set was loaded, want a time", lastSuccess, loaded)
+	}
+	for range 2 {
+		s.fake.SetFault(wachtfake.Fault{Mode: wachtfake.Fault5xx, Route: wachtfake.RouteJWKS})
+		if err := s.verify.Refresh(t.Context()); err == nil {
+			t.Fatal("Refresh with the key set failing succeeded")
+		}
 	}
 	want := map[string]float64{
 		`authsvc_jwks_refreshes_total{result="ok"}`:        1,
-		`authsvc_jwks_refreshes_total{result="error"}`:     1,
+		`authsvc_jwks_refreshes_total{result="error"}`:     2,
+		`authsvc_jwks_consecutive_failures{}`:              2,
+		lastSuccess:                                        loaded,
 		`authsvc_token_cache_lookups_total{result="miss"}`: 1,
 		`authsvc_token_cache_lookups_total{result="hit"}`:  2,
 	}
@@ -244,6 +253,18 @@ func TestSessionTokenHooks(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("session token series (-want +got):\n%s", diff)
+	}
+
+	s.fake.ClearFaults()
+	if err := s.verify.Refresh(t.Context()); err != nil {
+		t.Fatalf("Refresh after the fault cleared: %v", err)
+	}
+	got = series(t, s.reg)
+	if n := got[`authsvc_jwks_consecutive_failures{}`]; n != 0 {
+		t.Errorf("consecutive failures after a success = %v, want 0", n)
+	}
+	if got[lastSuccess] < loaded {
+		t.Errorf("%s went back from %v to %v", lastSuccess, loaded, got[lastSuccess])
 	}
 }
 

@@ -43,8 +43,10 @@ type Metrics struct {
 	wachtDuration *prometheus.HistogramVec
 	budget        *BudgetMetrics
 
-	jwksRefreshes *prometheus.CounterVec
-	tokenCache    *prometheus.CounterVec
+	jwksRefreshes   *prometheus.CounterVec
+	jwksFailures    prometheus.Gauge
+	jwksLastSuccess prometheus.Gauge
+	tokenCache      *prometheus.CounterVec
 
 	tokenCacheHits, tokenCacheMisses prometheus.Counter
 	webhooks                         *prometheus.CounterVec
@@ -138,6 +140,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "authsvc_jwks_refreshes_total",
 			Help: "Fetches of Wacht's session token key set, by result (ok, error).",
 		}, []string{"result"}),
+		jwksFailures: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authsvc_jwks_consecutive_failures",
+			Help: "Fetches of Wacht's session token key set that failed since the last one that succeeded.",
+		}),
+		jwksLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authsvc_jwks_last_success_timestamp_seconds",
+			Help: "When Wacht's session token key set was last fetched successfully, in Unix seconds; 0 if never.",
+		}),
 		tokenCache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authsvc_token_cache_lookups_total",
 			Help: "Lookups in the verified session token cache, by result (hit, miss).",
@@ -154,7 +164,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	cs := []prometheus.Collector{
 		m.buildInfo, m.ready, m.readinessChanges, m.rpcRequests, m.rpcDuration, m.cacheReads, m.cacheLoads, m.cachePGErrors,
 		m.cacheAge, m.cacheRefresh, m.cacheQueue, m.writeThroughs,
-		m.wachtRequests, m.wachtDuration, m.jwksRefreshes, m.tokenCache, m.webhooks, m.revocations,
+		m.wachtRequests, m.wachtDuration, m.jwksRefreshes, m.jwksFailures, m.jwksLastSuccess, m.tokenCache, m.webhooks, m.revocations,
 	}
 	cs = append(cs, m.budget.collectors()...)
 	reg.MustRegister(cs...)
