@@ -1,6 +1,7 @@
 // Command authsvc is the internal auth service in front of Wacht: it
 // verifies session tokens and serves users and sessions to internal
-// callers over Connect, gRPC and gRPC-Web.
+// callers over Connect, gRPC and gRPC-Web. docs/architecture.md draws its
+// parts.
 package main
 
 import (

@@ -19,6 +19,9 @@
 // Values are shared by every caller that reads them, in memory and across
 // coalesced loads: callers must treat them as immutable. Keys appear in
 // logs and in Postgres: a secret must be hashed before it is used as one.
+//
+// docs/architecture.md tells how the row's generation, the kind's and the
+// load token keep an invalidation from being undone.
 package cache
 
 import (
