@@ -275,6 +275,7 @@ func (a *App) connectWacht(cfg Config, deps Deps) (err error) {
 	if err != nil {
 		return fmt.Errorf("wacht request budget: %w", err)
 	}
+	a.metrics.Budget().SetLimit(a.budget.PerMinute())
 	defer func() {
 		if err != nil {
 			a.budget.Close()

@@ -329,6 +329,9 @@ func (b *Budget) Admit(ctx context.Context) (done func(status int, took time.Dur
 // the time Admit requires to be left before a deadline.
 func (b *Budget) Latency() time.Duration { return b.lat.need() }
 
+// PerMinute returns the deployment's budget, in requests a minute.
+func (b *Budget) PerMinute() int { return b.limit }
+
 func (b *Budget) backingOff(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -20,6 +20,7 @@ type BudgetMetrics struct {
 	refused     *prometheus.CounterVec
 	leases      *prometheus.CounterVec
 	leaseTokens prometheus.Counter
+	limit       prometheus.Gauge
 }
 
 // newBudgetMetrics creates the budget's metrics; [NewMetrics] registers
@@ -45,6 +46,10 @@ func newBudgetMetrics() *BudgetMetrics {
 			Name: "authsvc_wacht_budget_leased_tokens_total",
 			Help: "Budget tokens granted to this replica in leases.",
 		}),
+		limit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authsvc_wacht_budget_requests_per_minute",
+			Help: "The deployment's Wacht Backend API budget, in requests a minute (AUTHSVC_WACHT_REQUESTS_PER_MINUTE), as this replica was configured.",
+		}),
 	}
 	for _, c := range budget.Classes {
 		m.spent.WithLabelValues(c.String())
@@ -54,8 +59,12 @@ func newBudgetMetrics() *BudgetMetrics {
 
 // collectors returns the budget's metrics, to register.
 func (m *BudgetMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.spent, m.waited, m.refused, m.leases, m.leaseTokens}
+	return []prometheus.Collector{m.spent, m.waited, m.refused, m.leases, m.leaseTokens, m.limit}
 }
+
+// SetLimit sets authsvc_wacht_budget_requests_per_minute, the budget the
+// spending is measured against.
+func (m *BudgetMetrics) SetLimit(perMinute int) { m.limit.Set(float64(perMinute)) }
 
 // ObserveBudgetAdmitted implements [budget.Observer].
 func (m *BudgetMetrics) ObserveBudgetAdmitted(class budget.Class, waited time.Duration) {

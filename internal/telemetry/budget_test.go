@@ -22,6 +22,7 @@ func TestBudgetMetrics(t *testing.T) {
 	m.ObserveBudgetRefused(budget.Foreground, budget.ReasonExhausted, 100*time.Millisecond)
 	m.ObserveBudgetLease(10, 4, nil)
 	m.ObserveBudgetLease(10, 0, errors.New("postgres down"))
+	m.SetLimit(875)
 	want := `
 # HELP authsvc_wacht_budget_leases_total Requests for a lease of budget tokens, by result (full, partial, none, error).
 # TYPE authsvc_wacht_budget_leases_total counter
@@ -39,10 +40,14 @@ authsvc_wacht_budget_tokens_spent_total{class="write"} 0
 # HELP authsvc_wacht_budget_leased_tokens_total Budget tokens granted to this replica in leases.
 # TYPE authsvc_wacht_budget_leased_tokens_total counter
 authsvc_wacht_budget_leased_tokens_total 4
+# HELP authsvc_wacht_budget_requests_per_minute The deployment's Wacht Backend API budget, in requests a minute (AUTHSVC_WACHT_REQUESTS_PER_MINUTE), as this replica was configured.
+# TYPE authsvc_wacht_budget_requests_per_minute gauge
+authsvc_wacht_budget_requests_per_minute 875
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"authsvc_wacht_budget_leases_total", "authsvc_wacht_budget_refused_total",
-		"authsvc_wacht_budget_tokens_spent_total", "authsvc_wacht_budget_leased_tokens_total"); err != nil {
+		"authsvc_wacht_budget_tokens_spent_total", "authsvc_wacht_budget_leased_tokens_total",
+		"authsvc_wacht_budget_requests_per_minute"); err != nil {
 		t.Error(err)
 	}
 	if n := testutil.CollectAndCount(m.waited); n != 2 {
