@@ -27,6 +27,23 @@ func invalidArgument(format string, args ...any) error {
 	return &invalidArgumentError{msg: fmt.Sprintf(format, args...)}
 }
 
+// callerError is an outcome with a message written for callers and the
+// code it is answered with; whatever caused it is logged, not sent.
+type callerError struct {
+	code connect.Code
+	msg  string
+}
+
+func (e *callerError) Error() string { return e.msg }
+
+func notFound(format string, args ...any) error {
+	return &callerError{code: connect.CodeNotFound, msg: fmt.Sprintf(format, args...)}
+}
+
+func unavailable(format string, args ...any) error {
+	return &callerError{code: connect.CodeUnavailable, msg: fmt.Sprintf(format, args...)}
+}
+
 // permissionError is a verified token that lacks required permissions.
 type permissionError struct{ missing []string }
 
@@ -141,8 +158,11 @@ func (m errorMapper) toConnect(ctx context.Context, err error) error {
 	var (
 		invalid *invalidArgumentError
 		perm    *permissionError
+		ce      *callerError
 	)
 	switch {
+	case errors.As(err, &ce):
+		return connect.NewError(ce.code, errors.New(ce.msg))
 	case errors.Is(err, context.Canceled):
 		return connect.NewError(connect.CodeCanceled, errors.New("the call was canceled"))
 	case errors.Is(err, context.DeadlineExceeded):
@@ -170,10 +190,10 @@ func (m errorMapper) toConnect(ctx context.Context, err error) error {
 	case errors.Is(err, sessiontoken.ErrNoKeys):
 		return connect.NewError(connect.CodeUnavailable, errors.New("the Wacht key set has not been loaded yet"))
 	case errors.Is(err, cache.ErrNotFound), errors.Is(err, wachtclient.ErrNotFound):
-		return connect.NewError(connect.CodeNotFound, err)
+		return connect.NewError(connect.CodeNotFound, errors.New("not found in Wacht"))
 	case errors.Is(err, wachtclient.ErrOutcomeUnknown):
 		m.logger.WarnContext(ctx, "wacht call outcome unknown", "error", err)
-		return connect.NewError(connect.CodeUnknown, err)
+		return connect.NewError(connect.CodeUnknown, errors.New("Wacht did not answer in time; the change may or may not have been made: read it back before retrying"))
 	case errors.Is(err, callerlimit.ErrExhausted):
 		return connect.NewError(connect.CodeResourceExhausted, errors.New("over this caller's limit of Wacht calls (its callers file limits); answers from the cache are still served; retry later"))
 	case errors.Is(err, wachtclient.ErrRateLimited):
@@ -182,13 +202,27 @@ func (m errorMapper) toConnect(ctx context.Context, err error) error {
 		m.logger.WarnContext(ctx, "wacht unavailable", "error", err)
 		return connect.NewError(connect.CodeUnavailable, errors.New("wacht is unavailable; retry later"))
 	case errors.Is(err, wachtclient.ErrBadRequest):
-		return connect.NewError(connect.CodeInvalidArgument, err)
+		return connect.NewError(connect.CodeInvalidArgument, errors.New(wachtRefusal("Wacht refused the request as invalid", err)))
 	case errors.Is(err, wachtclient.ErrConflict):
-		return connect.NewError(connect.CodeFailedPrecondition, err)
+		return connect.NewError(connect.CodeFailedPrecondition, errors.New(wachtRefusal("Wacht refused the request as conflicting with its state", err)))
 	case errors.Is(err, wachtclient.ErrUnauthorized), errors.Is(err, wachtclient.ErrForbidden):
 		m.logger.ErrorContext(ctx, "wacht refused authsvc's API key: check WACHT_API_KEY", "error", err)
 		return connect.NewError(connect.CodeInternal, errors.New("authsvc's Wacht credentials were refused"))
 	}
 	m.logger.ErrorContext(ctx, "internal error", "error", err)
 	return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+}
+
+// wachtRefusal is what a caller reads of a request Wacht (or the client,
+// before sending it) refused: Wacht's own message, which the client has
+// sanitised, never the request or authsvc's credentials.
+func wachtRefusal(what string, err error) string {
+	if apiErr, ok := wachtclient.AsAPIError(err); ok && apiErr.Message != "" {
+		return what + ": " + apiErr.Message
+	}
+	var input interface{ Input() string }
+	if errors.As(err, &input) {
+		return what + ": " + input.Input()
+	}
+	return what
 }

@@ -123,7 +123,7 @@ func (e *ExtAuthz) Check(ctx context.Context, req *connect.Request[authv3.CheckR
 	}
 	if ext := attrs.GetContextExtensions(); len(ext) > 0 {
 		if err := routeSettings(ext, &r); err != nil {
-			return nil, connect.NewError(connect.CodeInvalidArgument, err)
+			return nil, errorMapper{logger: e.cfg.Logger}.toConnect(ctx, invalidArgument("%v", err))
 		}
 	}
 	d, err := e.cfg.Decider.Decide(ctx, r)

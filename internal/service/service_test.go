@@ -106,6 +106,33 @@ func TestErrorMapping(t *testing.T) {
 	if got := m.toConnect(context.Background(), errors.New("boom with a secret inside")); got.Error() != "internal: internal error" {
 		t.Errorf("an unexpected error reached the caller as %q", got.Error())
 	}
+	// What callers read is written for them: Wacht's status lines, the
+	// Postgres errors and the ids of what failed inside stay in the logs.
+	pgCause := errors.New(`ERROR: relation "cache_entries" does not exist (SQLSTATE 42P01)`)
+	wacht404 := &wachtclient.APIError{StatusCode: 404, Message: "User not found"}
+	messages := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"wacht_not_found", fmt.Errorf("get user 7: %w", wacht404), "not_found: not found in Wacht"},
+		{"cache_not_found", fmt.Errorf("users: %w: %w", cache.ErrNotFound, wacht404), "not_found: not found in Wacht"},
+		{"caller_not_found", fmt.Errorf("wrapped: %w", notFound("user %s has no sign-in in session %s", "7", "9")), "not_found: user 7 has no sign-in in session 9"},
+		{"unavailable_hides_cause", unavailable("revoked in Wacht, but other replicas may serve the old session list until it expires"),
+			"unavailable: revoked in Wacht, but other replicas may serve the old session list until it expires"},
+		{"wacht_bad_request", fmt.Errorf("rotate: %w", &wachtclient.APIError{StatusCode: 422, Message: "name is too long"}),
+			"invalid_argument: Wacht refused the request as invalid: name is too long"},
+		{"wacht_conflict", fmt.Errorf("create: %w", &wachtclient.APIError{StatusCode: 409, Message: "already exists"}),
+			"failed_precondition: Wacht refused the request as conflicting with its state: already exists"},
+		{"outcome_unknown", fmt.Errorf("revoke 7: %w", errors.Join(wachtclient.ErrOutcomeUnknown, pgCause)),
+			"unknown: Wacht did not answer in time; the change may or may not have been made: read it back before retrying"},
+		{"postgres", fmt.Errorf("invalidate: %w", pgCause), "internal: internal error"},
+	}
+	for _, tt := range messages {
+		if got := m.toConnect(context.Background(), tt.err).Error(); got != tt.want {
+			t.Errorf("%s: caller reads %q, want %q", tt.name, got, tt.want)
+		}
+	}
 	revoked := m.toConnect(context.Background(), errRevoked)
 	var ce *connect.Error
 	if !errors.As(revoked, &ce) || len(ce.Details()) != 1 {

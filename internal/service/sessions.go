@@ -96,8 +96,7 @@ func (s *AuthServer) RevokeSession(ctx context.Context, req *connect.Request[aut
 			}
 		}
 		if len(targets) == 0 {
-			return nil, s.errs.toConnect(ctx, connect.NewError(connect.CodeNotFound,
-				fmt.Errorf("user %s has no sign-in in session %s", userID, t.SessionId)))
+			return nil, s.errs.toConnect(ctx, notFound("user %s has no sign-in in session %s", userID, t.SessionId))
 		}
 	default:
 		return nil, s.errs.toConnect(ctx, invalidArgument("one of session_id or sign_in_id is required"))
@@ -118,8 +117,7 @@ func (s *AuthServer) RevokeSession(ctx context.Context, req *connect.Request[aut
 		s.logger.ErrorContext(ctx, "revoked in Wacht but could not invalidate every replica's cache",
 			"user_id", userID, "error", err)
 		if revokeErr == nil {
-			return nil, s.errs.toConnect(ctx, connect.NewError(connect.CodeUnavailable,
-				fmt.Errorf("revoked in Wacht, but other replicas may serve the old session list until it expires: %w", err)))
+			return nil, s.errs.toConnect(ctx, unavailable("revoked in Wacht, but other replicas may serve the old session list until it expires"))
 		}
 	}
 	if revokeErr != nil {

@@ -31,6 +31,9 @@ func (s *AuthServer) GetUser(ctx context.Context, req *connect.Request[authsvcv1
 		return nil, s.errs.toConnect(ctx, err)
 	}
 	r, err := s.users.Get(ctx, id)
+	if isNotFound(err) {
+		return nil, s.errs.toConnect(ctx, notFound("user %s not found in Wacht", id))
+	}
 	if err != nil {
 		return nil, s.errs.toConnect(ctx, err)
 	}

@@ -184,6 +184,9 @@ func (e *inputError) Error() string { return "invalid input: " + e.msg }
 
 func (e *inputError) Is(target error) bool { return target == ErrBadRequest }
 
+// Input says what was wrong with the input, for whoever sent it.
+func (e *inputError) Input() string { return e.msg }
+
 func invalidInput(format string, args ...any) error {
 	return &inputError{msg: fmt.Sprintf(format, args...)}
 }
