@@ -2,7 +2,6 @@ package callers
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -74,13 +73,6 @@ type certJSON struct {
 	CommonName string `json:"common_name"`
 	URISAN     string `json:"uri_san"`
 	DNSSAN     string `json:"dns_san"`
-}
-
-// HashToken returns the hex SHA-256 of a caller token, the form
-// token_sha256 takes in a callers file.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }
 
 // Load reads and parses the callers file at path.

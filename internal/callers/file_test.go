@@ -170,12 +170,3 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load(bad): got %v, want a *ParseError naming the file", err)
 	}
 }
-
-func TestHashToken(t *testing.T) {
-	t.Parallel()
-	// printf %s abc | sha256sum
-	const want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-	if got := HashToken("abc"); got != want {
-		t.Errorf("HashToken(abc) = %s, want %s", got, want)
-	}
-}

@@ -5,9 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"math/big"
@@ -63,10 +65,10 @@ type fileEntry struct {
 // baseCallers is the callers file most tests use.
 func baseCallers() []fileEntry {
 	return []fileEntry{
-		{Name: "orders", TokenSHA256: callers.HashToken(readerToken), Roles: []string{"reader"}},
-		{Name: "ops", TokenSHA256: callers.HashToken(adminToken), Roles: []string{"admin"}},
-		{Name: "signout", TokenSHA256: callers.HashToken(revokeToken), Roles: []string{"revoker"}},
-		{Name: "bound", TokenSHA256: callers.HashToken(boundToken), Cert: map[string]string{"common_name": "bound.internal"}, Roles: []string{"admin"}},
+		{Name: "orders", TokenSHA256: hashToken(readerToken), Roles: []string{"reader"}},
+		{Name: "ops", TokenSHA256: hashToken(adminToken), Roles: []string{"admin"}},
+		{Name: "signout", TokenSHA256: hashToken(revokeToken), Roles: []string{"revoker"}},
+		{Name: "bound", TokenSHA256: hashToken(boundToken), Cert: map[string]string{"common_name": "bound.internal"}, Roles: []string{"admin"}},
 		{Name: "envoy", Cert: map[string]string{"common_name": "envoy.mesh", "uri_san": "spiffe://cluster.local/ns/gw/sa/envoy"}, Roles: []string{"reader"}},
 		{Name: "batch", Cert: map[string]string{"common_name": "batch.internal"}, Roles: []string{"reader"}},
 		{Name: "mesh-admin", Cert: map[string]string{"uri_san": "spiffe://cluster.local/ns/ops/sa/admin"}, Roles: []string{"admin"}},
@@ -328,4 +330,11 @@ func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // withHeader returns a client like hc that sends the header name: value.
 func withHeader(hc *http.Client, name, value string) *http.Client {
 	return &http.Client{Transport: headerTransport{base: hc.Transport, name: name, value: value}, Timeout: hc.Timeout}
+}
+
+// hashToken returns the hex SHA-256 of a caller token, the form
+// token_sha256 takes in a callers file.
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }

@@ -80,7 +80,7 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 	}
 	// A duplicate hash names the entries, not the hash.
 	dup := baseCallers()
-	dup = append(dup, fileEntry{Name: "twin", TokenSHA256: callers.HashToken(readerToken), Roles: []string{"reader"}})
+	dup = append(dup, fileEntry{Name: "twin", TokenSHA256: hashToken(readerToken), Roles: []string{"reader"}})
 	writeCallers(t, path, dup)
 	if err := a.Reload(); err == nil {
 		t.Error("Reload with a duplicate hash: got nil error")
@@ -94,7 +94,7 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 			if strings.Contains(where, s) {
 				t.Errorf("token %s… leaked into %q", s[:4], where)
 			}
-			if strings.Contains(where, callers.HashToken(s)) {
+			if strings.Contains(where, hashToken(s)) {
 				t.Errorf("hash of token %s… leaked into %q", s[:4], where)
 			}
 		}

@@ -40,7 +40,7 @@ func TestReload(t *testing.T) {
 
 	// orders leaves, newsvc arrives.
 	next := baseCallers()[1:]
-	next = append(next, fileEntry{Name: "newsvc", TokenSHA256: callers.HashToken(newToken), Roles: []string{"reader"}})
+	next = append(next, fileEntry{Name: "newsvc", TokenSHA256: hashToken(newToken), Roles: []string{"reader"}})
 	writeCallers(t, path, next)
 	if err := a.Reload(); err != nil {
 		t.Fatalf("Reload: %v", err)
@@ -72,7 +72,7 @@ func TestReload(t *testing.T) {
 func TestReloadConcurrent(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "callers.json")
-	withNew := append(baseCallers(), fileEntry{Name: "newsvc", TokenSHA256: callers.HashToken(newToken), Roles: []string{"admin"}})
+	withNew := append(baseCallers(), fileEntry{Name: "newsvc", TokenSHA256: hashToken(newToken), Roles: []string{"admin"}})
 	versions := [][]fileEntry{baseCallers(), withNew}
 	writeCallers(t, path, versions[0])
 	a := newAuthenticator(t, callers.Config{Path: path})

@@ -49,7 +49,7 @@ func TestTokens(t *testing.T) {
 		{"lowercase bearer scheme", procGetUser, "bearer " + readerToken, ok("orders/token")},
 		{"uppercase bearer scheme", procGetUser, "BEARER " + adminToken, ok("ops/token")},
 		{"token with trailing space", procGetUser, "Bearer " + readerToken + " ", refused(connect.CodeUnauthenticated)},
-		{"token hash is no token", procGetUser, "Bearer " + callers.HashToken(readerToken), refused(connect.CodeUnauthenticated)},
+		{"token hash is no token", procGetUser, "Bearer " + hashToken(readerToken), refused(connect.CodeUnauthenticated)},
 		{"basic auth", procGetUser, "Basic " + base64.StdEncoding.EncodeToString([]byte("orders:"+readerToken)), refused(connect.CodeUnauthenticated)},
 		{"token alone without scheme", procGetUser, readerToken, refused(connect.CodeUnauthenticated)},
 		{"bound caller without its cert", procGetUser, "Bearer " + boundToken, refused(connect.CodeUnauthenticated)},

@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -16,7 +18,6 @@ import (
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
-	"github.com/authsvc/authsvc/internal/callers"
 	"github.com/authsvc/authsvc/internal/pgtest"
 )
 
@@ -47,8 +48,8 @@ func TestCallersAreAuthenticated(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "callers.json")
 	const readerToken, adminToken, lateToken = "reader-token-1f0e9c", "admin-token-77ab21", "late-token-c0ffee"
 	writeCallers(t, file,
-		map[string]any{"name": "orders", "token_sha256": callers.HashToken(readerToken), "roles": []string{"reader"}},
-		map[string]any{"name": "ops", "token_sha256": callers.HashToken(adminToken), "roles": []string{"admin"}},
+		map[string]any{"name": "orders", "token_sha256": hashToken(readerToken), "roles": []string{"reader"}},
+		map[string]any{"name": "ops", "token_sha256": hashToken(adminToken), "roles": []string{"admin"}},
 	)
 	inst := w.serve(t, pgtest.NewURL(t), map[string]string{"AUTHSVC_CALLERS_FILE": file, "AUTHSVC_INSECURE_OPEN": ""})
 	ada := w.demo.Users[0]
@@ -99,8 +100,8 @@ func TestCallersAreAuthenticated(t *testing.T) {
 
 	// SIGHUP re-reads the file without dropping the server.
 	writeCallers(t, file,
-		map[string]any{"name": "orders", "token_sha256": callers.HashToken(readerToken), "roles": []string{"reader"}},
-		map[string]any{"name": "late", "token_sha256": callers.HashToken(lateToken), "roles": []string{"reader"}},
+		map[string]any{"name": "orders", "token_sha256": hashToken(readerToken), "roles": []string{"reader"}},
+		map[string]any{"name": "late", "token_sha256": hashToken(lateToken), "roles": []string{"reader"}},
 	)
 	if err := inst.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -125,4 +126,11 @@ func TestCallersAreAuthenticated(t *testing.T) {
 			t.Errorf("logs contain a secret")
 		}
 	}
+}
+
+// hashToken returns the hex SHA-256 of a caller token, the form
+// token_sha256 takes in a callers file.
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }

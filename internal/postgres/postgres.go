@@ -78,12 +78,3 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (int32, error) {
 	}
 	return v, nil
 }
-
-// LatestVersion is the schema version that Migrate reaches.
-func LatestVersion() (int32, error) {
-	names, err := migrate.FindMigrations(Migrations())
-	if err != nil {
-		return 0, fmt.Errorf("find migrations: %w", err)
-	}
-	return int32(len(names)), nil
-}

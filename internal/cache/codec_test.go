@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// JSONCodec is a [Codec] that stores values as JSON.
+// JSONCodec is a [Codec] that stores values as JSON, for the tests.
 type JSONCodec[V any] struct{}
 
 // Marshal implements [Codec].
