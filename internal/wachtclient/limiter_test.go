@@ -217,6 +217,9 @@ func TestLimiterSeesEveryAttemptAndItsOutcome(t *testing.T) {
 		if !errors.Is(err, ErrRateLimited) || !IsTransient(err) || errors.Is(err, ErrUnavailable) {
 			t.Errorf("GetUser error = %v, want a transient ErrRateLimited", err)
 		}
+		if strings.Contains(err.Error(), "unreachable") {
+			t.Errorf("GetUser error %q calls Wacht unreachable; it was never asked", err)
+		}
 		if n := hits.Load(); n != 0 {
 			t.Errorf("server saw %d requests, want none", n)
 		}
