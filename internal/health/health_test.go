@@ -19,26 +19,36 @@ import (
 	"github.com/authsvc/authsvc/internal/health"
 )
 
-func TestChecker(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	var dbDown atomic.Bool
-	c := health.NewChecker(slog.New(slog.NewTextHandler(io.Discard, nil)), "authsvc.v1.AuthService")
-	c.Add("postgres", func(context.Context) error {
-		if dbDown.Load() {
-			return errors.New("connection refused")
-		}
-		return nil
-	})
-
-	status := func(service string) grpchealth.Status {
+// statusOf returns a function that checks one of c's services.
+func statusOf(t *testing.T, c *health.Checker) func(service string) grpchealth.Status {
+	return func(service string) grpchealth.Status {
 		t.Helper()
-		res, err := c.Check(ctx, &grpchealth.CheckRequest{Service: service})
+		res, err := c.Check(t.Context(), &grpchealth.CheckRequest{Service: service})
 		if err != nil {
 			t.Fatalf("Check(%q): %v", service, err)
 		}
 		return res.Status
 	}
+}
+
+// flaky returns a probe that fails while down is set.
+func flaky(down *atomic.Bool, msg string) health.Probe {
+	return func(context.Context) error {
+		if down.Load() {
+			return errors.New(msg)
+		}
+		return nil
+	}
+}
+
+func TestChecker(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var dbDown atomic.Bool
+	c := health.NewChecker(slog.New(slog.NewTextHandler(io.Discard, nil)), "authsvc.v1.AuthService")
+	c.Add("postgres", flaky(&dbDown, "connection refused"))
+
+	status := statusOf(t, c)
 
 	if got := status(""); got != grpchealth.StatusNotServing {
 		t.Errorf("before any probe: %v, want NOT_SERVING", got)
@@ -227,26 +237,9 @@ func TestWatchedDependencyDoesNotDecideReadiness(t *testing.T) {
 	ctx := t.Context()
 	var keysDown, dbDown atomic.Bool
 	c := health.NewChecker(slog.New(slog.DiscardHandler), "authsvc.v1.AuthService")
-	c.Add("keyset", func(context.Context) error {
-		if keysDown.Load() {
-			return errors.New("not loaded")
-		}
-		return nil
-	})
-	c.Watch("postgres", "authsvc.postgres", func(context.Context) error {
-		if dbDown.Load() {
-			return errors.New("connection refused")
-		}
-		return nil
-	})
-	status := func(service string) grpchealth.Status {
-		t.Helper()
-		res, err := c.Check(ctx, &grpchealth.CheckRequest{Service: service})
-		if err != nil {
-			t.Fatalf("Check(%q): %v", service, err)
-		}
-		return res.Status
-	}
+	c.Add("keyset", flaky(&keysDown, "not loaded"))
+	c.Watch("postgres", "authsvc.postgres", flaky(&dbDown, "connection refused"))
+	status := statusOf(t, c)
 	type state struct {
 		Overall, Auth, Postgres grpchealth.Status
 		Deps                    map[string]bool
