@@ -193,7 +193,7 @@ func (m errorMapper) toConnect(ctx context.Context, err error) error {
 		return connect.NewError(connect.CodeNotFound, errors.New("not found in Wacht"))
 	case errors.Is(err, wachtclient.ErrOutcomeUnknown):
 		m.logger.WarnContext(ctx, "wacht call outcome unknown", "error", err)
-		return connect.NewError(connect.CodeUnknown, errors.New("Wacht did not answer in time; the change may or may not have been made: read it back before retrying"))
+		return connect.NewError(connect.CodeUnknown, errors.New("Wacht failed while making the change, which may or may not have been made: read it back before retrying"))
 	case errors.Is(err, callerlimit.ErrExhausted):
 		return connect.NewError(connect.CodeResourceExhausted, errors.New("over this caller's limit of Wacht calls (its callers file limits); answers from the cache are still served; retry later"))
 	case errors.Is(err, wachtclient.ErrRateLimited):

@@ -172,3 +172,64 @@ func TestListSessionsPagingHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokeSessionPartialFailure revokes a session of two sign-ins while
+// Wacht fails after the first: the caller learns that the outcome is
+// unknown, what was revoked stops being served at once, and a retry
+// revokes the rest.
+func TestRevokeSessionPartialFailure(t *testing.T) {
+	t.Parallel()
+	for _, p := range handlerProtocols {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			h := apptest.New(t, apptest.Options{})
+			client := h.AuthClient(p.opts...)
+			userID := seedUser(t, h.Fake, 1)
+			first, err := h.Fake.SignIns(userID)
+			if err != nil || len(first) != 1 {
+				t.Fatalf("sign-ins: %v, %v", first, err)
+			}
+			session := first[0].SessionID
+			if _, err := h.Fake.AddSignIn(userID, wachtfake.SignIn{SessionID: session, Browser: "Safari"}); err != nil {
+				t.Fatal(err)
+			}
+			active := func() []string {
+				t.Helper()
+				res, err := client.ListSessions(t.Context(), connect.NewRequest(&authsvcv1.ListSessionsRequest{UserId: userID}))
+				if err != nil {
+					t.Fatalf("ListSessions: %v", err)
+				}
+				var ids []string
+				for _, s := range res.Msg.GetSessions() {
+					ids = append(ids, s.GetId())
+				}
+				return ids
+			}
+			if n := len(active()); n != 2 {
+				t.Fatalf("%d sign-ins cached before revoking, want 2", n)
+			}
+
+			h.Fake.SetFault(wachtfake.Fault{Route: wachtfake.RouteRevokeSession, Mode: wachtfake.Fault5xx, After: 1})
+			req := &authsvcv1.RevokeSessionRequest{UserId: userID, Target: &authsvcv1.RevokeSessionRequest_SessionId{SessionId: session}}
+			_, err = client.RevokeSession(t.Context(), connect.NewRequest(req))
+			if code(err) != connect.CodeUnknown {
+				t.Fatalf("RevokeSession with Wacht failing after one sign-in: %v, want Unknown", err)
+			}
+			if got := active(); len(got) != 1 {
+				t.Fatalf("after the partial failure ListSessions serves %v, want the one sign-in Wacht still has", got)
+			}
+
+			h.Fake.ClearFaults()
+			res, err := client.RevokeSession(t.Context(), connect.NewRequest(req))
+			if err != nil {
+				t.Fatalf("retrying RevokeSession: %v", err)
+			}
+			if n := len(res.Msg.GetRevokedSignInIds()); n != 1 {
+				t.Errorf("the retry revoked %d sign-ins, want the 1 left", n)
+			}
+			if got := active(); len(got) != 0 {
+				t.Errorf("after the retry ListSessions serves %v, want none", got)
+			}
+		})
+	}
+}

@@ -125,7 +125,7 @@ func TestErrorMapping(t *testing.T) {
 		{"wacht_conflict", fmt.Errorf("create: %w", &wachtclient.APIError{StatusCode: 409, Message: "already exists"}),
 			"failed_precondition: Wacht refused the request as conflicting with its state: already exists"},
 		{"outcome_unknown", fmt.Errorf("revoke 7: %w", errors.Join(wachtclient.ErrOutcomeUnknown, pgCause)),
-			"unknown: Wacht did not answer in time; the change may or may not have been made: read it back before retrying"},
+			"unknown: Wacht failed while making the change, which may or may not have been made: read it back before retrying"},
 		{"postgres", fmt.Errorf("invalidate: %w", pgCause), "internal: internal error"},
 	}
 	for _, tt := range messages {

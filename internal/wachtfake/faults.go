@@ -39,6 +39,9 @@ type Fault struct {
 	// Times is how many requests the fault applies to before it clears
 	// itself; zero means until [Server.ClearFaults].
 	Times int
+	// After is how many requests the route serves normally before the
+	// fault applies, for a failure in the middle of a sequence.
+	After int
 }
 
 // SetFault installs f for f.Route, replacing any fault for that route.
@@ -50,6 +53,7 @@ func (s *Server) SetFault(f Fault) {
 	}
 	f.Latency = max(f.Latency, 0)
 	f.Times = max(f.Times, 0)
+	f.After = max(f.After, 0)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[f.Route] = &f
@@ -74,6 +78,10 @@ func (s *Server) takeFault(route string) (Fault, bool) {
 		f, ok = s.faults[key]
 	}
 	if !ok {
+		return Fault{}, false
+	}
+	if f.After > 0 {
+		f.After--
 		return Fault{}, false
 	}
 	if f.Times > 0 {
