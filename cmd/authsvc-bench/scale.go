@@ -159,6 +159,9 @@ func runScaleOnce(ctx context.Context, o *options, logger *slog.Logger, start st
 	if start == startWarm {
 		warmEnv := maps.Clone(env)
 		warmEnv["AUTHSVC_WACHT_REQUESTS_PER_MINUTE"] = strconv.Itoa(ampleRPM)
+		// Every read of the warm start must load: its calls wait for their
+		// lease of the budget from Postgres as long as that takes.
+		warmEnv["AUTHSVC_BUDGET_WAIT"] = "5s"
 		t := time.Now()
 		reps, cls, err := startReplicas(ctx, o.bin, "warm", dir, warmEnv, n, o.conns)
 		if err != nil {
