@@ -78,6 +78,7 @@ func (e *emulator) configure(cfg *config) {
 	if cfg.WachtWebhookSecret == "" {
 		cfg.WachtWebhookSecret = secret(e.webhookSecret)
 	}
+	e.webhookSecret = string(cfg.WachtWebhookSecret)
 	if len(cfg.ExtAuthzTokenCookies) == 0 {
 		cfg.ExtAuthzTokenCookies = []string{devTokenCookie}
 	}
@@ -85,6 +86,26 @@ func (e *emulator) configure(cfg *config) {
 }
 
 func (e *emulator) close() { _ = e.srv.Close() }
+
+// deliverWebhooks makes the emulator deliver the events of its users and
+// sessions, signed as Wacht signs them, to the webhook endpoint of the
+// service listening on addr, so that a change made in the emulator reaches
+// the caches without a Backend API call. Over TLS, whose certificate the
+// emulator cannot be told to trust, it delivers nothing.
+func (e *emulator) deliverWebhooks(addr string, tls bool) error {
+	if tls {
+		e.logger.Warn("the wacht emulator delivers no webhooks to a TLS listener: changes in it reach authsvc when entries are refreshed")
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("wacht emulator webhooks: %w", err)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return e.fake.SetWebhookEndpoint("http://"+net.JoinHostPort(host, port)+"/webhooks/wacht", e.webhookSecret)
+}
 
 // wrap adds GET /dev/token, which mints session tokens for the demo.
 func (e *emulator) wrap(h http.Handler) http.Handler {

@@ -109,6 +109,10 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 	logger.Info("listening", "addr", addr, "tls", srv.TLSConfig != nil, "store", store, "version", version,
 		"mode", map[mode]string{modeServe: "serve", modeDev: "dev"}[m])
 	if emu != nil {
+		if err := emu.deliverWebhooks(addr, srv.TLSConfig != nil); err != nil {
+			_ = ln.Close()
+			return err
+		}
 		if err := emu.printBanner(stdout, addr, store); err != nil {
 			_ = ln.Close()
 			return err

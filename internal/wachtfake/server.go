@@ -102,6 +102,11 @@ type Server struct {
 	backendLimit   *slidingWindow
 	backendLatency time.Duration
 	rateLimited    int
+
+	// Webhook deliveries, guarded by mu.
+	endpoint     webhookEndpoint
+	pending      []pendingEvent
+	webhookStats WebhookStats
 }
 
 // New returns a Server with one signing key and no data.

@@ -58,9 +58,11 @@ type signInJSON struct {
 }
 
 // AddSignIn stores a sign-in of an existing user with its ids, times and
-// defaults filled in, and returns it. A given ID must be a decimal int64
-// not used yet; SessionID defaults to a new id.
+// defaults filled in, raises session.created for one not revoked, and
+// returns it. A given ID must be a decimal int64 not used yet; SessionID
+// defaults to a new id.
 func (s *Server) AddSignIn(userID string, si SignIn) (SignIn, error) {
+	defer s.deliverPending()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.users[userID]; !ok {
@@ -92,13 +94,18 @@ func (s *Server) AddSignIn(userID string, si SignIn) (SignIn, error) {
 	}
 	stored := si
 	s.signIns[si.ID] = &stored
+	if stored.RevokedAt.IsZero() {
+		s.raiseSessionLocked("session.created", stored.SessionID)
+	}
 	return si, nil
 }
 
-// SignOut revokes a sign-in as the Frontend API's sign-out does, and
-// returns it. Unlike the Backend API's revoke it is not a Backend API
-// request: it is not counted, delayed or limited.
+// SignOut revokes a sign-in as the Frontend API's sign-out does, raises
+// session.deleted with its session, and returns it. Unlike the Backend
+// API's revoke it is not a Backend API request: it is not counted, delayed
+// or limited.
 func (s *Server) SignOut(userID, signInID string) (SignIn, error) {
+	defer s.deliverPending()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	si, ok := s.signIns[signInID]
@@ -108,6 +115,7 @@ func (s *Server) SignOut(userID, signInID string) (SignIn, error) {
 	if si.RevokedAt.IsZero() {
 		si.RevokedAt = s.stamp()
 		si.UpdatedAt = si.RevokedAt
+		s.raiseSessionLocked("session.deleted", si.SessionID)
 	}
 	return *si, nil
 }

@@ -93,6 +93,7 @@ func (s *Server) AddUser(u User) (User, error) {
 	if err != nil {
 		return User{}, fmt.Errorf("add user: %w", err)
 	}
+	defer s.deliverPending()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u.ID != "" {
@@ -115,13 +116,15 @@ func (s *Server) AddUser(u User) (User, error) {
 		return User{}, fmt.Errorf("add user %s: %w", u.ID, err)
 	}
 	s.users[u.ID] = &stored
+	s.raiseUserLocked("user.created", &stored)
 	return u, nil
 }
 
 // UpdateUser applies fn to the stored user and refreshes UpdatedAt; new
-// emails, phones and connections get ids. fn runs under the Server's lock
+// emails, phones and connections get ids. It raises user.updated. fn runs under the Server's lock
 // and must not call the Server.
 func (s *Server) UpdateUser(id string, fn func(*User)) error {
+	defer s.deliverPending()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.users[id]
@@ -145,12 +148,14 @@ func (s *Server) UpdateUser(id string, fn func(*User)) error {
 		return fmt.Errorf("update user %s: %w", id, err)
 	}
 	*cur = stored
+	s.raiseUserLocked("user.updated", cur)
 	return nil
 }
 
 // DeleteUser hard-deletes a user and its sign-ins, as Wacht's DELETE
-// /users/{id} does.
+// /users/{id} does, and raises user.deleted.
 func (s *Server) DeleteUser(id string) error {
+	defer s.deliverPending()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.deleteUserLocked(id) {
@@ -169,6 +174,7 @@ func (s *Server) deleteUserLocked(id string) bool {
 			delete(s.signIns, sid)
 		}
 	}
+	s.raiseUserDeletedLocked(id)
 	return true
 }
 

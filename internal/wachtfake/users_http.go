@@ -43,6 +43,7 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, _ *http.Request, p para
 	s.mu.Lock()
 	deleted := s.deleteUserLocked(id)
 	s.mu.Unlock()
+	s.deliverPending()
 	if !deleted {
 		writeError(w, http.StatusNotFound, "Resource not found")
 		return

@@ -2,6 +2,7 @@ package wachtfake
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -100,20 +101,21 @@ func (s *Server) SendWebhook(ctx context.Context, url, secret, eventType string,
 // user's UserDetails merged in.
 func (s *Server) UserEventData(userID string) (map[string]any, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	u, ok := s.users[userID]
-	var details userDetailsJSON
-	if ok {
-		details = s.userDetailsLocked(u)
-	}
-	s.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("user event data %s: %w", userID, ErrNotFound)
 	}
-	out, err := toEventMap(details, "user event data "+userID)
+	return s.userEventDataLocked(u)
+}
+
+// userEventDataLocked is [Server.UserEventData] for a stored user.
+func (s *Server) userEventDataLocked(u *User) (map[string]any, error) {
+	out, err := toEventMap(s.userDetailsLocked(u), "user event data "+u.ID)
 	if err != nil {
 		return nil, err
 	}
-	out["entity_id"] = json.Number(userID)
+	out["entity_id"] = json.Number(u.ID)
 	out["entity_type"] = "user"
 	return out, nil
 }
@@ -131,13 +133,21 @@ type sessionEventJSON struct {
 }
 
 // SessionEventData returns the data of a session.* event about the
-// session sessionID (a token's sid) as Wacht's worker builds it:
-// entity_id (a JSON number), entity_type "session", the session's id and
-// times, active_signin_id (null once every sign-in of the session is
-// revoked) and its sign-ins, revoked ones included, so that a
-// session.deleted still names the user signed out.
+// session sessionID (a token's sid) as Wacht's worker builds it
+// (GetSessionWithSignInsQuery): entity_id (a JSON number), entity_type
+// "session", the session's id and times, active_signin_id (null once
+// every sign-in of the session is revoked) and the sign-ins of the
+// session that are not revoked. A sign-out's session.deleted therefore
+// no longer lists the sign-in it ended, nor, if it was the only one, any
+// user.
 func (s *Server) SessionEventData(sessionID string) (map[string]any, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessionEventDataLocked(sessionID)
+}
+
+// sessionEventDataLocked is [Server.SessionEventData]; s.mu is held.
+func (s *Server) sessionEventDataLocked(sessionID string) (map[string]any, error) {
 	var sis []*SignIn
 	for _, si := range s.signIns {
 		if si.SessionID == sessionID {
@@ -145,25 +155,36 @@ func (s *Server) SessionEventData(sessionID string) (map[string]any, error) {
 		}
 	}
 	if len(sis) == 0 {
-		s.mu.Unlock()
 		return nil, fmt.Errorf("session event data %s: %w", sessionID, ErrNotFound)
 	}
-	slices.SortFunc(sis, func(a, b *SignIn) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	slices.SortFunc(sis, func(a, b *SignIn) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		ai, _ := strconv.ParseInt(a.ID, 10, 64)
+		bi, _ := strconv.ParseInt(b.ID, 10, 64)
+		return cmp.Compare(ai, bi)
+	})
+	// The session's row changes whenever one of its sign-ins does, a
+	// revocation included.
 	ev := sessionEventJSON{
 		EntityID: json.Number(sessionID), EntityType: "session", ID: sessionID,
 		CreatedAt: wireTime(sis[0].CreatedAt), UpdatedAt: wireTime(sis[0].UpdatedAt),
+		Signins: []signInJSON{},
 	}
 	for _, si := range sis {
-		ev.Signins = append(ev.Signins, signInToJSON(si))
 		if si.UpdatedAt.After(time.Time(ev.UpdatedAt)) {
 			ev.UpdatedAt = wireTime(si.UpdatedAt)
 		}
-		if si.RevokedAt.IsZero() && ev.ActiveSigninID == nil {
+		if !si.RevokedAt.IsZero() {
+			continue
+		}
+		ev.Signins = append(ev.Signins, signInToJSON(si))
+		if ev.ActiveSigninID == nil {
 			id := si.ID
 			ev.ActiveSigninID = &id
 		}
 	}
-	s.mu.Unlock()
 	return toEventMap(ev, "session event data "+sessionID)
 }
 

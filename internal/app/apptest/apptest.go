@@ -52,6 +52,9 @@ type Options struct {
 	// test ends. Without it, the key set is loaded once before New
 	// returns and nothing else runs.
 	Background bool
+	// Webhooks makes the emulator deliver the events of its users and
+	// sessions to this service's /webhooks/wacht, as Wacht does.
+	Webhooks bool
 }
 
 // Harness is a running authsvc and the emulator behind it.
@@ -144,6 +147,13 @@ func New(tb testing.TB, opts Options) *Harness {
 	srv.Start()
 	tb.Cleanup(srv.Close)
 	h.URL = srv.URL
+	if opts.Webhooks {
+		if err := h.Fake.SetWebhookEndpoint(h.URL+"/webhooks/wacht", h.WebhookSecret); err != nil {
+			tb.Fatal(err)
+		}
+		// Cleanups run last first: deliveries stop before the server.
+		tb.Cleanup(func() { _ = h.Fake.SetWebhookEndpoint("", "") })
+	}
 	return h
 }
 
