@@ -111,6 +111,31 @@ func (e *env) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// notBelow reports a hard maximum age d (of variable name) below its
+// soft TTL.
+func (e *env) notBelow(name string, d time.Duration, ttlName string, ttl time.Duration) {
+	if d < ttl {
+		e.problem("%s: %v is below %s (%v): an entry must be kept at least as long as it is fresh", name, d, ttlName, ttl)
+	}
+}
+
+// freshness is how long cached users and session lists are fresh (the
+// soft TTLs, past which they are refreshed in the background) and how old
+// they may be served (the hard maximum ages, past which a read loads).
+type freshness struct {
+	userTTL, userMaxAge, sessionsTTL, sessionsMaxAge time.Duration
+}
+
+// freshnessDefaults returns the defaults of a cache that webhooks keep
+// current, when webhookFed, and else of one that only reloading keeps
+// current: its entries must not outlive the changes Wacht makes for long.
+func freshnessDefaults(webhookFed bool) freshness {
+	if webhookFed {
+		return freshness{userTTL: 5 * time.Minute, userMaxAge: time.Hour, sessionsTTL: 2 * time.Minute, sessionsMaxAge: 15 * time.Minute}
+	}
+	return freshness{userTTL: 60 * time.Second, userMaxAge: 10 * time.Minute, sessionsTTL: 30 * time.Second, sessionsMaxAge: 2 * time.Minute}
+}
+
 func (e *env) boolean(name string, def bool) bool {
 	v := e.getenv(name)
 	if v == "" {
@@ -246,8 +271,14 @@ func loadConfig(m mode, getenv func(string) string) (*config, error) {
 
 	c.CacheMaxEntries = e.integer("AUTHSVC_CACHE_MAX_ENTRIES", 25_000, 1)
 
-	c.UserTTL = e.duration("AUTHSVC_USER_TTL", 60*time.Second)
-	c.SessionsTTL = e.duration("AUTHSVC_SESSIONS_TTL", 30*time.Second)
+	fresh := freshnessDefaults(c.WachtWebhookSecret != "" || m == modeDev)
+	c.UserTTL = e.duration("AUTHSVC_USER_TTL", fresh.userTTL)
+	c.SessionsTTL = e.duration("AUTHSVC_SESSIONS_TTL", fresh.sessionsTTL)
+	// A maximum age defaults to the TTL when that is longer.
+	c.UserMaxAge = e.duration("AUTHSVC_USER_MAX_AGE", max(fresh.userMaxAge, c.UserTTL))
+	c.SessionsMaxAge = e.duration("AUTHSVC_SESSIONS_MAX_AGE", max(fresh.sessionsMaxAge, c.SessionsTTL))
+	e.notBelow("AUTHSVC_USER_MAX_AGE", c.UserMaxAge, "AUTHSVC_USER_TTL", c.UserTTL)
+	e.notBelow("AUTHSVC_SESSIONS_MAX_AGE", c.SessionsMaxAge, "AUTHSVC_SESSIONS_TTL", c.SessionsTTL)
 	c.MaxStale = e.duration("AUTHSVC_MAX_STALE", 24*time.Hour)
 	c.TokenLeeway = e.duration("AUTHSVC_TOKEN_LEEWAY", 5*time.Second)
 	c.APIKeyCacheTTL = e.duration("AUTHSVC_APIKEY_CACHE_TTL", service.DefaultAPIKeyCacheTTL)

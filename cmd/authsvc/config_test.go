@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,13 +41,16 @@ func TestLoadConfigServe(t *testing.T) {
 	got := map[string]any{
 		"key": string(c.WachtAPIKey), "frontend": c.WachtFrontendURL, "api": c.WachtAPIURL,
 		"gateway": c.WachtGatewayURL, "addr": c.Addr, "userTTL": c.UserTTL, "sessionsTTL": c.SessionsTTL,
-		"maxStale": c.MaxStale, "migrate": c.Migrate, "budget": c.WachtRequestsPerMin, "budgetWait": c.BudgetWait,
+		"userMaxAge": c.UserMaxAge, "sessionsMaxAge": c.SessionsMaxAge, "maxStale": c.MaxStale, "migrate": c.Migrate,
+		"budget": c.WachtRequestsPerMin, "budgetWait": c.BudgetWait,
 	}
+	// Without a webhook secret, the defaults of a cache that only
+	// reloading keeps current.
 	want := map[string]any{
 		"key": "sk_from_file_0123456789", "frontend": "https://frontend.example.com", "api": "https://api.wacht.dev",
 		"gateway": "https://gateway.wacht.dev", "addr": "127.0.0.1:8080", "userTTL": 2 * time.Minute,
-		"sessionsTTL": 30 * time.Second, "maxStale": 24 * time.Hour, "migrate": true,
-		"budget": 1000, "budgetWait": 100 * time.Millisecond,
+		"sessionsTTL": 30 * time.Second, "userMaxAge": 10 * time.Minute, "sessionsMaxAge": 2 * time.Minute,
+		"maxStale": 24 * time.Hour, "migrate": true, "budget": 1000, "budgetWait": 100 * time.Millisecond,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -73,6 +77,7 @@ func TestLoadConfigProblems(t *testing.T) {
 		{"unreadable_file", modeDev, map[string]string{"WACHT_API_KEY_FILE": "/nonexistent/key"},
 			[]string{"WACHT_API_KEY_FILE: cannot read"}},
 		{"bad_duration", modeDev, map[string]string{"AUTHSVC_MAX_STALE": "-1s"}, []string{"AUTHSVC_MAX_STALE"}},
+		{"max_age_below_ttl", modeDev, map[string]string{"AUTHSVC_SESSIONS_TTL": "5m", "AUTHSVC_SESSIONS_MAX_AGE": "1m"}, []string{"AUTHSVC_SESSIONS_MAX_AGE", "AUTHSVC_SESSIONS_TTL"}},
 		{"bad_url", modeDev, map[string]string{"WACHT_API_URL": "api.wacht.dev"}, []string{"WACHT_API_URL"}},
 		{"url_with_credentials", modeDev, map[string]string{"WACHT_GATEWAY_URL": "https://u:p@gw"}, []string{"WACHT_GATEWAY_URL"}},
 		{"webhook_secret_format", modeDev, map[string]string{"WACHT_WEBHOOK_SECRET": "hunter2"}, []string{"whsec_"}},
@@ -151,6 +156,43 @@ func TestDevDatabase(t *testing.T) {
 	}
 	if !c.NoRotationWorker {
 		t.Error("dev on a database would run the rotation worker against its emulator")
+	}
+}
+
+// TestFreshnessDefaults: a cache that webhooks keep current holds entries
+// longer; without a webhook secret it reloads them sooner; a TTL set
+// above the default maximum age raises that maximum with it.
+func TestFreshnessDefaults(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"WACHT_API_KEY": "sk_x", "WACHT_FRONTEND_API_URL": "https://fapi.example.com", "DATABASE_URL": "postgres://db/a", "AUTHSVC_INSECURE_OPEN": "true"}
+	tests := []struct {
+		name string
+		mode mode
+		env  map[string]string
+		want freshness
+	}{
+		{"serve_without_webhooks", modeServe, nil, freshness{time.Minute, 10 * time.Minute, 30 * time.Second, 2 * time.Minute}},
+		{"serve_with_webhooks", modeServe, map[string]string{"WACHT_WEBHOOK_SECRET": "whsec_AAAA"}, freshness{5 * time.Minute, time.Hour, 2 * time.Minute, 15 * time.Minute}},
+		{"dev_feeds_its_own_webhooks", modeDev, nil, freshness{5 * time.Minute, time.Hour, 2 * time.Minute, 15 * time.Minute}},
+		{"ttl_above_default_max_age", modeServe, map[string]string{"AUTHSVC_USER_TTL": "20m", "AUTHSVC_SESSIONS_MAX_AGE": "3m"}, freshness{20 * time.Minute, 20 * time.Minute, 30 * time.Second, 3 * time.Minute}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{}
+			if tt.mode == modeServe {
+				maps.Copy(env, base)
+			}
+			maps.Copy(env, tt.env)
+			c, err := loadConfig(tt.mode, mapEnv(env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := freshness{c.UserTTL, c.UserMaxAge, c.SessionsTTL, c.SessionsMaxAge}
+			if got != tt.want {
+				t.Errorf("freshness = %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -39,6 +39,7 @@ import (
 	"github.com/authsvc/authsvc/internal/telemetry"
 	"github.com/authsvc/authsvc/internal/wachtclient"
 	"github.com/authsvc/authsvc/internal/webhook"
+	"github.com/authsvc/authsvc/internal/writethrough"
 )
 
 // maxRequestBytes bounds a request message, after decompression. The
@@ -102,10 +103,15 @@ type Config struct {
 
 	CacheMaxEntries int
 
-	UserTTL     time.Duration
-	SessionsTTL time.Duration
-	MaxStale    time.Duration
-	TokenLeeway time.Duration
+	// UserTTL and SessionsTTL are the soft TTLs: past them an entry is
+	// served and refreshed in the background. UserMaxAge and
+	// SessionsMaxAge are the hard ones: past them a read loads.
+	UserTTL        time.Duration
+	SessionsTTL    time.Duration
+	UserMaxAge     time.Duration
+	SessionsMaxAge time.Duration
+	MaxStale       time.Duration
+	TokenLeeway    time.Duration
 
 	// APIKeyCacheTTL is how long an allowed VerifyAPIKey answer without
 	// rate limits is reused; 0 turns reuse off.
@@ -146,22 +152,22 @@ type Deps struct {
 
 // App is every long-lived part of a running authsvc.
 type App struct {
-	logger      *slog.Logger
-	pool        *pgxpool.Pool
-	budget      *budget.Budget
-	wacht       *wachtclient.Client
-	verifier    *sessiontoken.Verifier
-	notifier    *cache.Notifier // nil without Postgres
-	users       *cache.Cache[*authsvcv1.User]
-	sessions    *cache.Cache[[]*authsvcv1.Session]
-	invalidator *invalidator
-	rotator     *rotation.Rotator
-	retention   *retention.Job // nil without Postgres
-	checker     *health.Checker
-	callers     *callers.Authenticator
-	limiter     *callerlimit.Limiter
-	metrics     *telemetry.Metrics
-	handler     http.Handler
+	logger    *slog.Logger
+	pool      *pgxpool.Pool
+	budget    *budget.Budget
+	wacht     *wachtclient.Client
+	verifier  *sessiontoken.Verifier
+	notifier  *cache.Notifier // nil without Postgres
+	users     *cache.Cache[*authsvcv1.User]
+	sessions  *cache.Cache[[]*authsvcv1.Session]
+	applier   *writethrough.Applier
+	rotator   *rotation.Rotator
+	retention *retention.Job // nil without Postgres
+	checker   *health.Checker
+	callers   *callers.Authenticator
+	limiter   *callerlimit.Limiter
+	metrics   *telemetry.Metrics
+	handler   http.Handler
 
 	noRotationWorker bool
 
@@ -248,11 +254,21 @@ func (a *App) newCaches(cfg Config, tp trace.TracerProvider) error {
 		a.notifier = cache.NewNotifier(a.pool, a.logger)
 	}
 	var err error
-	a.users, err = newCache(a, cfg, tp, "user", cfg.UserTTL, service.LoadUser(a.wacht), service.UserCodec{})
+	a.users, err = newCache(a, cfg, tp, cache.Config[*authsvcv1.User]{
+		Kind: "user", TTL: cfg.UserTTL, MaxAge: cfg.UserMaxAge,
+		Load: service.LoadUser(a.wacht), Codec: service.UserCodec{},
+		// Webhooks write users through in the order of their updated_at.
+		Version: service.UserVersion,
+	})
 	if err != nil {
 		return err
 	}
-	a.sessions, err = newCache(a, cfg, tp, "sessions", cfg.SessionsTTL, service.LoadSessions(a.wacht), service.SessionsCodec{})
+	a.sessions, err = newCache(a, cfg, tp, cache.Config[[]*authsvcv1.Session]{
+		Kind: "sessions", TTL: cfg.SessionsTTL, MaxAge: cfg.SessionsMaxAge,
+		Load: service.LoadSessions(a.wacht), Codec: service.SessionsCodec{},
+		// A sign-out's webhook finds the lists holding its session.
+		Tags: writethrough.SessionTags,
+	})
 	if err != nil {
 		a.users.Close()
 		return err
@@ -475,38 +491,49 @@ func (a *App) newChecker(reg prometheus.Registerer) (*health.Checker, error) {
 	return c, nil
 }
 
-// newCache makes one of the read-through caches in front of Wacht.
-func newCache[V any](a *App, cfg Config, tp trace.TracerProvider, kind string,
-	ttl time.Duration, load cache.Loader[V], codec cache.Codec[V]) (*cache.Cache[V], error) {
-	return cache.New(cache.Config[V]{
-		Kind:        kind,
-		Pool:        a.pool,
-		Notifier:    a.notifier,
-		Load:        telemetry.Traced(tp, kind, callerlimit.Loader(a.limiter, load)),
-		Codec:       codec,
-		TTL:         ttl,
-		MaxStale:    cfg.MaxStale,
-		MaxEntries:  cfg.CacheMaxEntries,
-		IsTransient: wachtclient.IsTransient,
-		Observer:    a.metrics,
-		Logger:      a.logger.With("component", "cache"),
-	})
+// newCache makes one of the read-through caches in front of Wacht, from
+// what kc says of its kind and what every cache shares.
+func newCache[V any](a *App, cfg Config, tp trace.TracerProvider, kc cache.Config[V]) (*cache.Cache[V], error) {
+	kc.Pool = a.pool
+	kc.Notifier = a.notifier
+	kc.Load = telemetry.Traced(tp, kc.Kind, callerlimit.Loader(a.limiter, kc.Load))
+	kc.MaxStale = cfg.MaxStale
+	kc.MaxEntries = cfg.CacheMaxEntries
+	kc.IsTransient = wachtclient.IsTransient
+	kc.Observer = a.metrics
+	kc.Logger = a.logger.With("component", "cache")
+	return cache.New(kc)
 }
 
-// webhooks returns the receiver of Wacht's webhooks, which drops what the
-// caches hold about what changed.
+// webhooks returns the receiver of Wacht's webhooks, which writes what
+// they carry through to the caches.
 func (a *App) webhooks(cfg Config, now func() time.Time) (http.Handler, error) {
-	var dedupe webhook.Deduper = webhook.NewMemoryDeduper(100_000, 24*time.Hour)
+	// Deliveries are accepted for as long as they are de-duplicated, and
+	// a deleted user is remembered as deleted as long.
+	accepted := 24 * time.Hour
+	var dedupe webhook.Deduper = webhook.NewMemoryDeduper(100_000, accepted)
 	if a.pool != nil {
+		accepted = webhookRetention
 		dedupe = webhook.NewPostgresDeduper(a.pool, webhookRetention)
 	}
-	a.invalidator = newInvalidator(a.users, a.sessions, invalidatorConfig{Now: now, Logger: a.logger})
+	var err error
+	a.applier, err = writethrough.New(writethrough.Config{
+		Users: a.users, Sessions: a.sessions,
+		Keep:     accepted,
+		Now:      now,
+		Logger:   a.logger.With("component", "webhook"),
+		Observer: a.metrics.ObserveWriteThrough,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
 	hooks, err := webhook.NewHandler(webhook.Config{
-		Secret:      string(cfg.WachtWebhookSecret),
-		Invalidator: a.invalidator,
-		Deduper:     dedupe,
-		Logger:      a.logger.With("component", "webhook"),
-		Observer:    a.metrics.ObserveWebhook,
+		Secret:   string(cfg.WachtWebhookSecret),
+		Applier:  a.applier,
+		Deduper:  dedupe,
+		MaxAge:   accepted,
+		Logger:   a.logger.With("component", "webhook"),
+		Observer: a.metrics.ObserveWebhook,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
@@ -557,13 +584,13 @@ func (a *App) ReloadCallers() {
 	a.logger.Info("reloaded AUTHSVC_CALLERS_FILE")
 }
 
-// Close finishes the invalidation the webhook receiver still owes,
-// releases the caches and returns the unused request budget. Call it
-// after Run has returned and before the database pool closes.
+// Close finishes the drop of session lists the webhook receiver still
+// owes, releases the caches and returns the unused request budget. Call
+// it after Run has returned and before the database pool closes.
 func (a *App) Close() {
 	a.closeOnce.Do(func() {
-		if a.invalidator != nil {
-			a.invalidator.close()
+		if a.applier != nil {
+			a.applier.Close()
 		}
 		a.users.Close()
 		a.sessions.Close()

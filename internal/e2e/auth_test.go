@@ -473,7 +473,10 @@ func TestRestartWithWachtDown(t *testing.T) {
 	dbURL := pgtest.NewURL(t)
 	ada := w.demo.Users[0]
 
-	first := w.serve(t, dbURL, map[string]string{"AUTHSVC_USER_TTL": "1s"})
+	// Past its maximum age a read must load: with Wacht failing, the
+	// cached user is served marked stale.
+	short := map[string]string{"AUTHSVC_USER_TTL": "1s", "AUTHSVC_USER_MAX_AGE": "1s"}
+	first := w.serve(t, dbURL, short)
 	c := authsvcv1connect.NewAuthServiceClient(http.DefaultClient, first.URL)
 	if _, err := c.GetUser(ctx, connect.NewRequest(&authsvcv1.GetUserRequest{UserId: ada.ID})); err != nil {
 		t.Fatalf("GetUser: %v", err)
@@ -482,7 +485,7 @@ func TestRestartWithWachtDown(t *testing.T) {
 		t.Fatalf("stop: %v", err)
 	}
 
-	second := w.serve(t, dbURL, map[string]string{"AUTHSVC_USER_TTL": "1s"})
+	second := w.serve(t, dbURL, short)
 	time.Sleep(1100 * time.Millisecond) // the entry is now stale
 	w.fake.SetFault(wachtfake.Fault{Mode: wachtfake.Fault5xx, Route: wachtfake.RouteUserDetails})
 	c = authsvcv1connect.NewAuthServiceClient(http.DefaultClient, second.URL)

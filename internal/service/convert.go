@@ -11,10 +11,11 @@ import (
 	"github.com/authsvc/authsvc/internal/wachtclient"
 )
 
-// userFromWacht converts Wacht's user details into the API's User. Social
-// connections are left out altogether: Wacht sends their OAuth tokens in
-// clear, and no caller of authsvc needs them.
-func userFromWacht(u *wachtclient.UserDetails) *authsvcv1.User {
+// UserFromWacht converts Wacht's user details into the API's User, for
+// the loader and for webhooks alike. Social connections are left out
+// altogether: Wacht sends their OAuth tokens in clear, and no caller of
+// authsvc needs them.
+func UserFromWacht(u *wachtclient.UserDetails) *authsvcv1.User {
 	out := &authsvcv1.User{
 		Id:                  string(u.ID),
 		FirstName:           u.FirstName,
@@ -49,8 +50,9 @@ func userFromWacht(u *wachtclient.UserDetails) *authsvcv1.User {
 	return out
 }
 
-// sessionFromWacht converts one of Wacht's sign-ins into the API's Session.
-func sessionFromWacht(s *wachtclient.SignIn) *authsvcv1.Session {
+// SessionFromWacht converts one of Wacht's sign-ins into the API's
+// Session, for the loader and for webhooks alike.
+func SessionFromWacht(s *wachtclient.SignIn) *authsvcv1.Session {
 	return &authsvcv1.Session{
 		Id:           string(s.ID),
 		SessionId:    string(s.SessionID),
@@ -67,6 +69,16 @@ func sessionFromWacht(s *wachtclient.SignIn) *authsvcv1.Session {
 		Region:       s.Region,
 		CountryCode:  s.CountryCode,
 	}
+}
+
+// UserVersion is the version of a cached user: the Unix microseconds of
+// its updated_at (0 if it has none), the order that webhooks about it are
+// applied in.
+func UserVersion(u *authsvcv1.User) int64 {
+	if u.GetUpdatedAt() == nil {
+		return 0
+	}
+	return u.GetUpdatedAt().AsTime().UnixMicro()
 }
 
 func deref(s *string) string {

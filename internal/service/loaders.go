@@ -31,7 +31,7 @@ func LoadUser(src UserSource) cache.Loader[*authsvcv1.User] {
 		if err != nil {
 			return nil, loadError(ctx, err)
 		}
-		return userFromWacht(u), nil
+		return UserFromWacht(u), nil
 	}
 }
 
@@ -46,7 +46,7 @@ func LoadSessions(src SignInSource) cache.Loader[[]*authsvcv1.Session] {
 		}
 		out := make([]*authsvcv1.Session, 0, len(list))
 		for i := range list {
-			out = append(out, sessionFromWacht(&list[i]))
+			out = append(out, SessionFromWacht(&list[i]))
 		}
 		return out, nil
 	}

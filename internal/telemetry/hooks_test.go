@@ -294,6 +294,7 @@ func TestWebhookAndRotationHooks(t *testing.T) {
 		`authsvc_webhook_events_total{outcome="handled",type="user.updated"}`:                         1,
 		`authsvc_webhook_events_total{outcome="ignored",type="` + webhook.EventTypeOther + `"}`:       1,
 		`authsvc_webhook_events_total{outcome="bad_signature",type="` + webhook.EventTypeOther + `"}`: 1,
+		`authsvc_webhook_write_throughs_total{result="applied",type="user.updated"}`:                  1,
 		`authsvc_rotation_revocations_total{outcome="revoked"}`:                                       1,
 		`authsvc_rotation_revocations_total{outcome="retry"}`:                                         2,
 	}

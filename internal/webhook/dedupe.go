@@ -9,10 +9,10 @@ import (
 
 // Deduper remembers which deliveries, by webhook-id, were handled. The
 // handler asks [Deduper.Seen] before acting and calls [Deduper.Record] only
-// after the invalidations succeeded, so a delivery that failed is never
+// after the event was applied, so a delivery that failed is never
 // remembered and Wacht's retry of it goes through. Two copies of one
 // delivery arriving at once may both be acted on, which is harmless as
-// invalidations are idempotent. Implementations must be safe for
+// applying an event is idempotent. Implementations must be safe for
 // concurrent use.
 type Deduper interface {
 	// Seen reports whether the delivery id was recorded.

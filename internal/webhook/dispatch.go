@@ -3,39 +3,82 @@ package webhook
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/authsvc/authsvc/internal/wachtclient"
 )
 
-// Invalidator drops what is cached about users and their sessions. The
-// handler calls it once an authentic, new delivery asks for it; every
-// method must be idempotent, because Wacht redelivers events, and safe for
-// concurrent use. An error makes the handler answer 500, so that Wacht
-// retries the delivery.
-type Invalidator interface {
-	// InvalidateUser drops the cached user userID, and any cached "not
-	// found" for it.
-	InvalidateUser(ctx context.Context, userID string) error
-	// UserDeleted records that the user userID is gone: everything cached
-	// about the user, its session list included, is dropped or marked
-	// deleted.
-	UserDeleted(ctx context.Context, userID string) error
-	// InvalidateSessions drops the cached session list of the user userID.
-	InvalidateSessions(ctx context.Context, userID string) error
-	// InvalidateAllSessions drops every cached session list. It is called
-	// for a session event that names no user.
-	InvalidateAllSessions(ctx context.Context) error
+// Applier applies Wacht's events to what is cached about users and their
+// sessions. The handler calls it once an authentic, new delivery asks for
+// it; every method must be idempotent, because Wacht redelivers events,
+// must cope with deliveries out of order, and must be safe for concurrent
+// use. An error makes the handler answer 500, so that Wacht retries the
+// delivery.
+type Applier interface {
+	// UserChanged applies a user event other than user.deleted: it
+	// stores ev.User when the payload carries it, and else drops the
+	// cached user (and any cached "not found" for it).
+	UserChanged(ctx context.Context, ev UserEvent) error
+	// UserDeleted records that the user is gone: everything cached about
+	// the user, its session list included, is marked deleted.
+	UserDeleted(ctx context.Context, ev UserEvent) error
+	// SessionChanged applies a session event to the session lists of
+	// the users it names, or, when it names none, to whichever lists hold
+	// the session.
+	SessionChanged(ctx context.Context, ev SessionEvent) error
 }
 
-// action is what an event type asks of the [Invalidator].
+// UserEvent is an authentic user.* event.
+type UserEvent struct {
+	// Type is the event type, one of [EventTypes].
+	Type string
+	// UserID is the user the event is about.
+	UserID string
+	// User is the user's details as data carries them, or nil when data
+	// is not the whole UserDetails of UserID (an authenticator's row, a
+	// partial or malformed payload).
+	User *wachtclient.UserDetails
+	// Timestamp is the envelope's timestamp; zero if it has none.
+	Timestamp time.Time
+}
+
+// SessionEvent is an authentic session.* event.
+type SessionEvent struct {
+	// Type is the event type, one of [EventTypes].
+	Type string
+	// SessionID is the session's id (data's id, else its entity_id); ""
+	// when data names none.
+	SessionID string
+	// UserIDs are the users data names: its user_id, then the user of the
+	// active sign-in, then those of the other sign-ins. Wacht lists only
+	// sign-ins that are not deleted, so it can be empty, notably when a
+	// sign-out ended the only sign-in.
+	UserIDs []string
+	// SignIns are the session's sign-ins that are not deleted, as data
+	// lists them, when Complete.
+	SignIns []wachtclient.SignIn
+	// Complete reports that data carries the session's id and its whole
+	// list of sign-ins, each of them this session's, with its user: what
+	// a cached list holds of the session can then be replaced by SignIns.
+	Complete bool
+	// UpdatedAt is the session's updated_at; zero if data has none.
+	UpdatedAt time.Time
+	// Timestamp is the envelope's timestamp; zero if it has none.
+	Timestamp time.Time
+}
+
+// action is what an event type asks of the [Applier].
 type action int
 
 const (
 	actionNone        action = iota // not an event the handler acts on
-	actionUser                      // InvalidateUser
+	actionUser                      // UserChanged
 	actionUserDeleted               // UserDeleted
-	actionSessions                  // InvalidateSessions
+	actionSessions                  // SessionChanged
 )
 
 // EventTypeOther is the event-type label given to [Config.Observer] for
@@ -84,43 +127,107 @@ func eventLabel(eventType string) string {
 // errNoUserID is returned for a user event whose data names no user.
 var errNoUserID = errors.New("webhook: user event names no user")
 
-// dispatch calls the invalidator for ev. It returns the user ids it acted
-// on (none for an ignored event or all sessions), or errNoUserID, or the
-// invalidator's error.
-func dispatch(ctx context.Context, inv Invalidator, ev event) ([]string, error) {
+// dispatch hands ev to the applier. It returns the user ids it acted on
+// (none for an ignored event or a session that names no user), or
+// errNoUserID, or the applier's error.
+func dispatch(ctx context.Context, app Applier, ev event) ([]string, error) {
 	switch actionFor(ev.Type) {
 	case actionUser, actionUserDeleted:
 		userID := userIDOf(ev.Data)
 		if userID == "" {
 			return nil, errNoUserID
 		}
+		uev := UserEvent{Type: ev.Type, UserID: userID, User: userDetailsOf(ev, userID), Timestamp: ev.Timestamp}
 		var err error
 		if actionFor(ev.Type) == actionUserDeleted {
-			err = inv.UserDeleted(ctx, userID)
+			err = app.UserDeleted(ctx, uev)
 		} else {
-			err = inv.InvalidateUser(ctx, userID)
+			err = app.UserChanged(ctx, uev)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("invalidate user %s: %w", userID, err)
+			return nil, fmt.Errorf("apply %s to user %s: %w", ev.Type, userID, err)
 		}
 		return []string{userID}, nil
 	case actionSessions:
-		userIDs := sessionUserIDs(ev.Data)
-		if len(userIDs) == 0 {
-			if err := inv.InvalidateAllSessions(ctx); err != nil {
-				return nil, fmt.Errorf("invalidate all sessions: %w", err)
-			}
-			return nil, nil
+		sev := sessionEventOf(ev)
+		if err := app.SessionChanged(ctx, sev); err != nil {
+			return nil, fmt.Errorf("apply %s to session %q: %w", ev.Type, sev.SessionID, err)
 		}
-		for _, id := range userIDs {
-			if err := inv.InvalidateSessions(ctx, id); err != nil {
-				return nil, fmt.Errorf("invalidate sessions of user %s: %w", id, err)
-			}
-		}
-		return userIDs, nil
+		return sev.UserIDs, nil
 	default:
 		return nil, nil
 	}
+}
+
+// userDetailsKeys are the fields of UserDetails a payload must have to be
+// taken for the user's whole details.
+var userDetailsKeys = []string{
+	"id", "created_at", "updated_at", "first_name", "last_name", "email_addresses", "phone_numbers",
+}
+
+// userDetailsOf returns the user's details that a user event's data
+// carries: for user, user_email and user_phone entities Wacht merges the
+// user's whole UserDetails into data. It returns nil for any other entity,
+// and for data that lacks a field of UserDetails, does not decode, or is
+// about another user.
+func userDetailsOf(ev event, userID string) *wachtclient.UserDetails {
+	switch ev.Data.EntityType {
+	case "", "user", "user_email", "user_phone":
+	default:
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if ev.Raw == nil || json.Unmarshal(ev.Raw, &fields) != nil {
+		return nil
+	}
+	for _, k := range userDetailsKeys {
+		if v, ok := fields[k]; !ok || string(v) == "null" {
+			return nil
+		}
+	}
+	var u wachtclient.UserDetails
+	if json.Unmarshal(ev.Raw, &u) != nil || string(u.ID) != userID || u.UpdatedAt.IsZero() {
+		return nil
+	}
+	return &u
+}
+
+// sessionData is a session event's data as decoded for its sign-ins.
+type sessionData struct {
+	ID        *wachtID              `json:"id"`
+	UpdatedAt *time.Time            `json:"updated_at"`
+	Signins   *[]wachtclient.SignIn `json:"signins"`
+}
+
+// sessionEventOf returns the session event that ev is.
+func sessionEventOf(ev event) SessionEvent {
+	sev := SessionEvent{
+		Type:      ev.Type,
+		SessionID: string(cmp.Or(ev.Data.ID, ev.Data.EntityID)),
+		UserIDs:   sessionUserIDs(ev.Data),
+		Timestamp: ev.Timestamp,
+	}
+	if ev.Data.EntityType != "" && ev.Data.EntityType != "session" {
+		sev.SessionID = ""
+		return sev
+	}
+	var d sessionData
+	if ev.Raw == nil || json.Unmarshal(ev.Raw, &d) != nil {
+		return sev
+	}
+	if d.UpdatedAt != nil {
+		sev.UpdatedAt = *d.UpdatedAt
+	}
+	if sev.SessionID == "" || d.Signins == nil {
+		return sev
+	}
+	for _, si := range *d.Signins {
+		if si.ID == "" || si.UserID == "" || string(si.SessionID) != sev.SessionID {
+			return sev
+		}
+	}
+	sev.SignIns, sev.Complete = *d.Signins, true
+	return sev
 }
 
 // userIDOf returns the user a user.* event is about. Wacht raises these

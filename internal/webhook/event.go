@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -13,11 +14,17 @@ import (
 // is not an object.
 var errBadPayload = errors.New("webhook: body is not a {type, timestamp, data} envelope")
 
-// event is the part of Wacht's envelope {"type","timestamp","data"} that
-// the handler reads.
+// event is Wacht's envelope {"type","timestamp","data"} as the handler
+// reads it.
 type event struct {
 	Type string
-	Data eventData
+	// Timestamp is the envelope's timestamp; zero when it is missing or
+	// not RFC 3339.
+	Timestamp time.Time
+	Data      eventData
+	// Raw is data as sent, from which the entity's details are decoded;
+	// nil when data is missing or null.
+	Raw json.RawMessage
 }
 
 // eventData holds the fields of data that name the user concerned. Wacht
@@ -42,8 +49,9 @@ type signin struct {
 
 // envelope is the wire form of [event].
 type envelope struct {
-	Type *string         `json:"type"`
-	Data json.RawMessage `json:"data"`
+	Type      *string         `json:"type"`
+	Timestamp json.RawMessage `json:"timestamp"`
+	Data      json.RawMessage `json:"data"`
 }
 
 // parseEvent decodes an envelope. A missing or null data decodes to empty
@@ -54,6 +62,12 @@ func parseEvent(body []byte) (event, error) {
 		return event{}, errBadPayload
 	}
 	ev := event{Type: *env.Type}
+	var ts string
+	if json.Unmarshal(env.Timestamp, &ts) == nil {
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			ev.Timestamp = t
+		}
+	}
 	data := bytes.TrimSpace(env.Data)
 	if len(data) == 0 || string(data) == "null" {
 		return ev, nil
@@ -61,6 +75,7 @@ func parseEvent(body []byte) (event, error) {
 	if data[0] != '{' {
 		return event{}, errBadPayload
 	}
+	ev.Raw = data
 	if err := json.Unmarshal(data, &ev.Data); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if !errors.As(err, &typeErr) {

@@ -26,37 +26,37 @@ func TestHandlerEvents(t *testing.T) {
 		{
 			name: "entity_id_big_number", eventType: "user.updated",
 			data: `{"entity_id":24239923154394947,"entity_type":"user","id":"24239923154394947","first_name":"Ada"}`,
-			want: []call{{"InvalidateUser", "24239923154394947"}},
+			want: []call{{"UserChanged", "24239923154394947"}},
 		},
 		{
 			name: "entity_id_beyond_float_precision", eventType: "user.updated",
 			data: `{"entity_id":9007199254740993,"entity_type":"user"}`,
-			want: []call{{"InvalidateUser", "9007199254740993"}},
+			want: []call{{"UserChanged", "9007199254740993"}},
 		},
 		{
 			name: "entity_id_string", eventType: "user.updated",
 			data: `{"entity_id":"24239923154394947","entity_type":"user"}`,
-			want: []call{{"InvalidateUser", "24239923154394947"}},
+			want: []call{{"UserChanged", "24239923154394947"}},
 		},
 		{
 			name: "user_details_only", eventType: "user.updated",
 			data: `{"id":"77","first_name":"Ada","email_addresses":[{"id":"78","user_id":"77"}]}`,
-			want: []call{{"InvalidateUser", "77"}},
+			want: []call{{"UserChanged", "77"}},
 		},
 		{
 			name: "entity_id_not_an_integer", eventType: "user.updated",
 			data: `{"entity_id":1.5e3,"entity_type":"user","id":"1500"}`,
-			want: []call{{"InvalidateUser", "1500"}},
+			want: []call{{"UserChanged", "1500"}},
 		},
 		{
 			name: "entity_type_of_wrong_type", eventType: "user.updated",
 			data: `{"entity_id":5,"entity_type":7}`,
-			want: []call{{"InvalidateUser", "5"}},
+			want: []call{{"UserChanged", "5"}},
 		},
 		{
 			name: "user_created", eventType: "user.created",
 			data: `{"entity_id":101,"entity_type":"user","id":"101"}`,
-			want: []call{{"InvalidateUser", "101"}},
+			want: []call{{"UserChanged", "101"}},
 		},
 		{
 			name: "user_deleted", eventType: "user.deleted",
@@ -66,47 +66,47 @@ func TestHandlerEvents(t *testing.T) {
 		{
 			name: "email_added", eventType: "user.email.added",
 			data: `{"entity_id":201,"entity_type":"user_email","id":"201","email_addresses":[{"id":"900","user_id":"201"}]}`,
-			want: []call{{"InvalidateUser", "201"}},
+			want: []call{{"UserChanged", "201"}},
 		},
 		{
 			name: "email_removed", eventType: "user.email.removed",
 			data: `{"entity_id":"202","entity_type":"user_email","id":"202"}`,
-			want: []call{{"InvalidateUser", "202"}},
+			want: []call{{"UserChanged", "202"}},
 		},
 		{
 			name: "email_verified", eventType: "user.email.verified",
 			data: `{"entity_type":"user_email","id":"203"}`,
-			want: []call{{"InvalidateUser", "203"}},
+			want: []call{{"UserChanged", "203"}},
 		},
 		{
 			name: "phone_added", eventType: "user.phone.added",
 			data: `{"entity_id":301,"entity_type":"user_phone","id":"301"}`,
-			want: []call{{"InvalidateUser", "301"}},
+			want: []call{{"UserChanged", "301"}},
 		},
 		{
 			name: "phone_removed", eventType: "user.phone.removed",
 			data: `{"entity_id":302,"entity_type":"user_phone","id":"302"}`,
-			want: []call{{"InvalidateUser", "302"}},
+			want: []call{{"UserChanged", "302"}},
 		},
 		{
 			name: "phone_verified", eventType: "user.phone.verified",
 			data: `{"entity_id":303,"entity_type":"user_phone","id":"303"}`,
-			want: []call{{"InvalidateUser", "303"}},
+			want: []call{{"UserChanged", "303"}},
 		},
 		{
 			name: "password_updated", eventType: "user.password.updated",
 			data: `{"entity_id":401,"entity_type":"user","id":"401"}`,
-			want: []call{{"InvalidateUser", "401"}},
+			want: []call{{"UserChanged", "401"}},
 		},
 		{
 			name: "mfa_enabled", eventType: "user.mfa.enabled",
 			data: `{"entity_id":501,"entity_type":"user_authenticator","id":"9001","user_id":"501"}`,
-			want: []call{{"InvalidateUser", "501"}},
+			want: []call{{"UserChanged", "501"}},
 		},
 		{
 			name: "mfa_disabled_user_id_only", eventType: "user.mfa.disabled",
 			data: `{"entity_type":"user_authenticator","id":"9002","user_id":502}`,
-			want: []call{{"InvalidateUser", "502"}},
+			want: []call{{"UserChanged", "502"}},
 		},
 		{
 			name: "user_event_of_foreign_entity", eventType: "user.updated",
@@ -121,26 +121,26 @@ func TestHandlerEvents(t *testing.T) {
 			name: "session_created", eventType: "session.created",
 			data: `{"entity_id":3001,"entity_type":"session","id":"3001","active_signin_id":"4002",` +
 				`"signins":[{"id":"4001","user_id":"11"},{"id":"4002","user_id":"12"},{"id":"4003","user_id":"11"}]}`,
-			want: []call{{"InvalidateSessions", "12"}, {"InvalidateSessions", "11"}},
+			want: []call{{"SessionChanged", "12"}, {"SessionChanged", "11"}},
 		},
 		{
 			name: "session_deleted_user_id", eventType: "session.deleted",
 			data: `{"entity_id":3002,"entity_type":"session","user_id":"13","signins":[]}`,
-			want: []call{{"InvalidateSessions", "13"}},
+			want: []call{{"SessionChanged", "13"}},
 		},
 		{
 			name: "session_signin_user_id_number", eventType: "session.deleted",
 			data: `{"entity_id":3003,"entity_type":"session","active_signin_id":null,"signins":[{"id":"4004","user_id":24239923154394947}]}`,
-			want: []call{{"InvalidateSessions", "24239923154394947"}},
+			want: []call{{"SessionChanged", "24239923154394947"}},
 		},
 		{
 			name: "session_expired_without_user", eventType: "session.expired",
 			data: `{"entity_id":3004,"entity_type":"session","id":"3004","active_signin_id":null,"signins":[]}`,
-			want: []call{{"InvalidateAllSessions", ""}},
+			want: []call{{"SessionChanged", ""}},
 		},
 		{
 			name: "session_without_data", eventType: "session.deleted",
-			want: []call{{"InvalidateAllSessions", ""}},
+			want: []call{{"SessionChanged", ""}},
 		},
 		{
 			name: "organization_event", eventType: "organization.created",

@@ -49,12 +49,12 @@ func TestForgedFloodLogsBoundedLines(t *testing.T) {
 	var buf lockedBuffer
 	var obs observations
 	h, err := webhook.NewHandler(webhook.Config{
-		Secret:      testSecret,
-		Invalidator: &recorder{},
-		Deduper:     webhook.NewMemoryDeduper(100, time.Hour),
-		Now:         func() time.Time { return testNow },
-		Logger:      slog.New(slog.NewJSONHandler(&buf, nil)),
-		Observer:    obs.observe,
+		Secret:   testSecret,
+		Applier:  &recorder{},
+		Deduper:  webhook.NewMemoryDeduper(100, time.Hour),
+		Now:      func() time.Time { return testNow },
+		Logger:   slog.New(slog.NewJSONHandler(&buf, nil)),
+		Observer: obs.observe,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 // Package webhook receives Wacht's webhooks: it verifies their Standard
-// Webhooks signatures, drops duplicates, and turns events into cache
-// invalidations.
+// Webhooks signatures, drops duplicates, and hands each event, with the
+// entity its payload carries, to an [Applier].
 package webhook
 
 import (
@@ -32,10 +32,10 @@ type Config struct {
 	// Secret is the endpoint's signing secret, "whsec_" and the standard
 	// base64 of the key. Empty means webhooks are not configured: the
 	// handler then answers every request 503, so that Wacht keeps the
-	// deliveries and retries them, and Invalidator and Deduper may be nil.
+	// deliveries and retries them, and Applier and Deduper may be nil.
 	Secret string
-	// Invalidator receives the invalidations. Required with a Secret.
-	Invalidator Invalidator
+	// Applier receives the events. Required with a Secret.
+	Applier Applier
 	// Deduper remembers handled deliveries. Required with a Secret.
 	Deduper Deduper
 	// MaxAge is how old webhook-timestamp may be. Wacht signs a delivery
@@ -73,7 +73,7 @@ type Config struct {
 // concurrent use.
 type Handler struct {
 	key          []byte // nil when not configured
-	invalidator  Invalidator
+	applier      Applier
 	deduper      Deduper
 	maxAge       time.Duration
 	tolerance    time.Duration
@@ -95,7 +95,7 @@ const (
 // It fails with [ErrInvalidSecret] for a secret that is set but malformed.
 func NewHandler(cfg Config) (*Handler, error) {
 	h := &Handler{
-		invalidator:  cfg.Invalidator,
+		applier:      cfg.Applier,
 		deduper:      cfg.Deduper,
 		maxAge:       cfg.MaxAge,
 		tolerance:    cfg.Tolerance,
@@ -109,8 +109,8 @@ func NewHandler(cfg Config) (*Handler, error) {
 		if err != nil {
 			return nil, fmt.Errorf("new webhook handler: %w", err)
 		}
-		if cfg.Invalidator == nil || cfg.Deduper == nil {
-			return nil, errors.New("new webhook handler: an Invalidator and a Deduper are required")
+		if cfg.Applier == nil || cfg.Deduper == nil {
+			return nil, errors.New("new webhook handler: an Applier and a Deduper are required")
 		}
 		h.key = key
 	}
@@ -163,8 +163,8 @@ func NewHandler(cfg Config) (*Handler, error) {
 // no secret is configured or too many deliveries are being handled;
 // 400 for missing headers, a malformed or stale timestamp or an authentic body that is not Wacht's envelope; 401 for a
 // bad signature; 413 for a body over the limit; and 500 when the
-// delivery could not be checked against earlier ones or the invalidation
-// failed, so that Wacht retries it. Nothing is invalidated or recorded
+// delivery could not be checked against earlier ones or applying it
+// failed, so that Wacht retries it. Nothing is applied or recorded
 // unless the signature and the timestamp are valid.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -242,7 +242,7 @@ func verifyFailure(err error, msgID string) result {
 }
 
 // handle acts on an authentic event: it skips a delivery already handled,
-// invalidates, then records the delivery.
+// applies it, then records the delivery.
 func (h *Handler) handle(r *http.Request, msgID string, ev event) result {
 	ctx := r.Context()
 	res := result{status: http.StatusOK, msgID: msgID, eventType: ev.Type, verified: true}
@@ -255,7 +255,7 @@ func (h *Handler) handle(r *http.Request, msgID string, ev event) result {
 		res.outcome = OutcomeDuplicate
 		return res
 	}
-	userIDs, err := dispatch(ctx, h.invalidator, ev)
+	userIDs, err := dispatch(ctx, h.applier, ev)
 	res.userIDs = userIDs
 	switch {
 	case errors.Is(err, errNoUserID):
@@ -270,7 +270,7 @@ func (h *Handler) handle(r *http.Request, msgID string, ev event) result {
 		res.outcome = OutcomeHandled
 	}
 	if err := h.deduper.Record(ctx, msgID, h.now()); err != nil {
-		// The invalidation is done; a redelivery would only repeat it.
+		// The event is applied; a redelivery would only repeat it.
 		h.logger.LogAttrs(ctx, slog.LevelWarn, "webhook delivery not recorded",
 			slog.String("webhook_id", msgID), slog.String("error", err.Error()))
 	}

@@ -27,17 +27,17 @@ func TestNewHandler(t *testing.T) {
 		wantErr error // nil: any error
 		ok      bool
 	}{
-		{name: "valid", cfg: webhook.Config{Secret: testSecret, Invalidator: inv, Deduper: dedupe}, ok: true},
+		{name: "valid", cfg: webhook.Config{Secret: testSecret, Applier: inv, Deduper: dedupe}, ok: true},
 		{name: "no_secret_refuses_later", cfg: webhook.Config{}, ok: true},
-		{name: "secret_without_whsec_prefix", cfg: webhook.Config{Secret: strings.TrimPrefix(testSecret, "whsec_"), Invalidator: inv, Deduper: dedupe}, wantErr: webhook.ErrInvalidSecret},
-		{name: "secret_not_base64", cfg: webhook.Config{Secret: "whsec_not*base64", Invalidator: inv, Deduper: dedupe}, wantErr: webhook.ErrInvalidSecret},
+		{name: "secret_without_whsec_prefix", cfg: webhook.Config{Secret: strings.TrimPrefix(testSecret, "whsec_"), Applier: inv, Deduper: dedupe}, wantErr: webhook.ErrInvalidSecret},
+		{name: "secret_not_base64", cfg: webhook.Config{Secret: "whsec_not*base64", Applier: inv, Deduper: dedupe}, wantErr: webhook.ErrInvalidSecret},
 		{name: "no_invalidator", cfg: webhook.Config{Secret: testSecret, Deduper: dedupe}},
-		{name: "no_deduper", cfg: webhook.Config{Secret: testSecret, Invalidator: inv}},
-		{name: "negative_tolerance", cfg: webhook.Config{Secret: testSecret, Invalidator: inv, Deduper: dedupe, Tolerance: -time.Second}},
-		{name: "negative_body_limit", cfg: webhook.Config{Secret: testSecret, Invalidator: inv, Deduper: dedupe, MaxBodyBytes: -1}},
-		{name: "negative_max_age", cfg: webhook.Config{Secret: testSecret, Invalidator: inv, Deduper: dedupe, MaxAge: -time.Second}},
-		{name: "max_age_beyond_retention", cfg: webhook.Config{Secret: testSecret, Invalidator: inv, Deduper: dedupe, MaxAge: webhook.DefaultRetention + time.Second}},
-		{name: "negative_concurrency", cfg: webhook.Config{Secret: testSecret, Invalidator: inv, Deduper: dedupe, MaxConcurrent: -1}},
+		{name: "no_deduper", cfg: webhook.Config{Secret: testSecret, Applier: inv}},
+		{name: "negative_tolerance", cfg: webhook.Config{Secret: testSecret, Applier: inv, Deduper: dedupe, Tolerance: -time.Second}},
+		{name: "negative_body_limit", cfg: webhook.Config{Secret: testSecret, Applier: inv, Deduper: dedupe, MaxBodyBytes: -1}},
+		{name: "negative_max_age", cfg: webhook.Config{Secret: testSecret, Applier: inv, Deduper: dedupe, MaxAge: -time.Second}},
+		{name: "max_age_beyond_retention", cfg: webhook.Config{Secret: testSecret, Applier: inv, Deduper: dedupe, MaxAge: webhook.DefaultRetention + time.Second}},
+		{name: "negative_concurrency", cfg: webhook.Config{Secret: testSecret, Applier: inv, Deduper: dedupe, MaxConcurrent: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,7 +69,7 @@ func TestHandlerDuplicates(t *testing.T) {
 	var mu sync.Mutex
 	now := testNow
 	h, err := webhook.NewHandler(webhook.Config{
-		Secret: testSecret, Invalidator: inv, Deduper: webhook.NewPostgresDeduper(pool, 0), Observer: obs.observe,
+		Secret: testSecret, Applier: inv, Deduper: webhook.NewPostgresDeduper(pool, 0), Observer: obs.observe,
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
 	})
 	if err != nil {
@@ -102,7 +102,7 @@ func TestHandlerDuplicates(t *testing.T) {
 			t.Errorf("step %d: outcome %q, want %q", i, got, s.wantOutcome)
 		}
 		if got := len(inv.Calls()); got != s.wantCalls {
-			t.Errorf("step %d: %d invalidations, want %d", i, got, s.wantCalls)
+			t.Errorf("step %d: %d applied events, want %d", i, got, s.wantCalls)
 		}
 	}
 	var ids []string
@@ -125,8 +125,8 @@ func TestHandlerDuplicates(t *testing.T) {
 	}
 }
 
-// TestHandlerRetryAfterFailure checks that a delivery whose invalidation
-// failed is answered 500, is not recorded, and goes through when Wacht
+// TestHandlerRetryAfterFailure checks that a delivery that could not be
+// applied is answered 500, is not recorded, and goes through when Wacht
 // retries it.
 func TestHandlerRetryAfterFailure(t *testing.T) {
 	t.Parallel()
@@ -152,7 +152,8 @@ func TestHandlerRetryAfterFailure(t *testing.T) {
 	if w := serve(h, d); w.Code != http.StatusOK || obs.last().Outcome != webhook.OutcomeDuplicate {
 		t.Fatalf("second retry: status %d outcome %q, want 200 duplicate", w.Code, obs.last().Outcome)
 	}
-	want := []call{{"InvalidateSessions", "11"}, {"InvalidateSessions", "11"}, {"InvalidateSessions", "12"}}
+	// The failed delivery and its retry each hand the whole event over.
+	want := []call{{"SessionChanged", "11"}, {"SessionChanged", "12"}, {"SessionChanged", "11"}, {"SessionChanged", "12"}}
 	if diff := cmp.Diff(want, inv.Calls()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
@@ -196,7 +197,7 @@ func TestHandlerDeduperFailures(t *testing.T) {
 			name:       "record_fails_after_invalidation",
 			dedupe:     failingDeduper{Deduper: webhook.NewMemoryDeduper(0, 0), failRecord: true},
 			wantStatus: http.StatusOK, wantOutcome: webhook.OutcomeHandled,
-			wantCalls: []call{{"InvalidateUser", "42"}},
+			wantCalls: []call{{"UserChanged", "42"}},
 		},
 	}
 	for _, tt := range tests {
@@ -245,7 +246,7 @@ func TestHandlerLateRetries(t *testing.T) {
 	now := testNow
 	dedupe := webhook.NewPostgresDeduper(pool, 48*time.Hour)
 	h, err := webhook.NewHandler(webhook.Config{
-		Secret: testSecret, Invalidator: inv, Deduper: dedupe, Observer: obs.observe,
+		Secret: testSecret, Applier: inv, Deduper: dedupe, Observer: obs.observe,
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
 	})
 	if err != nil {
@@ -282,22 +283,22 @@ func TestHandlerLateRetries(t *testing.T) {
 			t.Errorf("step %d: outcome %q, want %q", i, got, s.wantOutcome)
 		}
 		if got := len(inv.Calls()); got != s.wantCalls {
-			t.Errorf("step %d: %d invalidations, want %d", i, got, s.wantCalls)
+			t.Errorf("step %d: %d applied events, want %d", i, got, s.wantCalls)
 		}
 	}
 }
 
-// blockingInvalidator holds every call until release is closed.
-type blockingInvalidator struct {
+// blockingApplier holds every user event until release is closed.
+type blockingApplier struct {
 	recorder
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (b *blockingInvalidator) InvalidateUser(ctx context.Context, userID string) error {
+func (b *blockingApplier) UserChanged(ctx context.Context, ev webhook.UserEvent) error {
 	b.entered <- struct{}{}
 	<-b.release
-	return b.recorder.InvalidateUser(ctx, userID)
+	return b.recorder.UserChanged(ctx, ev)
 }
 
 // TestHandlerConcurrencyCap checks that deliveries past the cap are
@@ -306,10 +307,10 @@ func (b *blockingInvalidator) InvalidateUser(ctx context.Context, userID string)
 func TestHandlerConcurrencyCap(t *testing.T) {
 	t.Parallel()
 	const capacity = 4
-	inv := &blockingInvalidator{entered: make(chan struct{}, capacity), release: make(chan struct{})}
+	inv := &blockingApplier{entered: make(chan struct{}, capacity), release: make(chan struct{})}
 	obs := &observations{}
 	h, err := webhook.NewHandler(webhook.Config{
-		Secret: testSecret, Invalidator: inv, Deduper: webhook.NewMemoryDeduper(0, 0), Observer: obs.observe,
+		Secret: testSecret, Applier: inv, Deduper: webhook.NewMemoryDeduper(0, 0), Observer: obs.observe,
 		MaxConcurrent: capacity, Now: func() time.Time { return testNow },
 	})
 	if err != nil {
@@ -348,7 +349,7 @@ func TestHandlerTolerance(t *testing.T) {
 	t.Parallel()
 	inv := &recorder{}
 	h, err := webhook.NewHandler(webhook.Config{
-		Secret: testSecret, Invalidator: inv, Deduper: webhook.NewMemoryDeduper(0, 0),
+		Secret: testSecret, Applier: inv, Deduper: webhook.NewMemoryDeduper(0, 0),
 		Tolerance: time.Hour,
 		Now:       func() time.Time { return testNow.Add(30 * time.Minute) },
 	})
@@ -359,7 +360,7 @@ func TestHandlerTolerance(t *testing.T) {
 	if w := serve(h, signed("msg_1", envelope("user.updated", `{"entity_id":42}`))); w.Code != http.StatusOK {
 		t.Fatalf("status = %d, want 200", w.Code)
 	}
-	if diff := cmp.Diff([]call{{"InvalidateUser", "42"}}, inv.Calls()); diff != "" {
+	if diff := cmp.Diff([]call{{"UserChanged", "42"}}, inv.Calls()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 }
@@ -372,7 +373,7 @@ func TestHandlerLogs(t *testing.T) {
 	var mu sync.Mutex
 	logger := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h, err := webhook.NewHandler(webhook.Config{
-		Secret: testSecret, Invalidator: &recorder{}, Deduper: webhook.NewMemoryDeduper(0, 0),
+		Secret: testSecret, Applier: &recorder{}, Deduper: webhook.NewMemoryDeduper(0, 0),
 		Now: func() time.Time { return testNow }, Logger: logger,
 	})
 	if err != nil {

@@ -79,7 +79,8 @@ func serve(h http.Handler, d delivery) *httptest.ResponseRecorder {
 	return w
 }
 
-// call is one call to an Invalidator.
+// call is one call to an Applier: a session event is recorded once per
+// user it names, or once with no user.
 type call struct {
 	Method string
 	UserID string
@@ -88,18 +89,17 @@ type call struct {
 // errInjected is the error of a failing recorder.
 var errInjected = errors.New("injected failure")
 
-// recorder is an Invalidator that records its calls and fails the first
-// failures of them.
+// recorder is an Applier that records its calls and the events it was
+// given, and fails the first failures of them.
 type recorder struct {
 	mu       sync.Mutex
 	calls    []call
+	users    []webhook.UserEvent
+	sessions []webhook.SessionEvent
 	failures int
 }
 
-func (r *recorder) record(method, userID string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, call{method, userID})
+func (r *recorder) fail() error {
 	if r.failures > 0 {
 		r.failures--
 		return errInjected
@@ -107,20 +107,33 @@ func (r *recorder) record(method, userID string) error {
 	return nil
 }
 
-func (r *recorder) InvalidateUser(_ context.Context, userID string) error {
-	return r.record("InvalidateUser", userID)
+func (r *recorder) UserChanged(_ context.Context, ev webhook.UserEvent) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, call{"UserChanged", ev.UserID})
+	r.users = append(r.users, ev)
+	return r.fail()
 }
 
-func (r *recorder) UserDeleted(_ context.Context, userID string) error {
-	return r.record("UserDeleted", userID)
+func (r *recorder) UserDeleted(_ context.Context, ev webhook.UserEvent) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, call{"UserDeleted", ev.UserID})
+	r.users = append(r.users, ev)
+	return r.fail()
 }
 
-func (r *recorder) InvalidateSessions(_ context.Context, userID string) error {
-	return r.record("InvalidateSessions", userID)
-}
-
-func (r *recorder) InvalidateAllSessions(_ context.Context) error {
-	return r.record("InvalidateAllSessions", "")
+func (r *recorder) SessionChanged(_ context.Context, ev webhook.SessionEvent) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(ev.UserIDs) == 0 {
+		r.calls = append(r.calls, call{"SessionChanged", ""})
+	}
+	for _, id := range ev.UserIDs {
+		r.calls = append(r.calls, call{"SessionChanged", id})
+	}
+	r.sessions = append(r.sessions, ev)
+	return r.fail()
 }
 
 // Calls returns a copy of the calls so far.
@@ -159,13 +172,13 @@ func (o *observations) last() observation {
 
 // newHandler returns a handler on testSecret at testNow with the given
 // invalidator and deduper.
-func newHandler(t *testing.T, inv webhook.Invalidator, dedupe webhook.Deduper, obs *observations) *webhook.Handler {
+func newHandler(t *testing.T, inv webhook.Applier, dedupe webhook.Deduper, obs *observations) *webhook.Handler {
 	t.Helper()
 	cfg := webhook.Config{
-		Secret:      testSecret,
-		Invalidator: inv,
-		Deduper:     dedupe,
-		Now:         func() time.Time { return testNow },
+		Secret:  testSecret,
+		Applier: inv,
+		Deduper: dedupe,
+		Now:     func() time.Time { return testNow },
 	}
 	if obs != nil {
 		cfg.Observer = obs.observe

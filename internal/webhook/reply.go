@@ -9,7 +9,7 @@ import (
 
 // Outcomes given to [Config.Observer] and logged.
 const (
-	OutcomeHandled          = "handled"            // invalidated, 200
+	OutcomeHandled          = "handled"            // applied, 200
 	OutcomeIgnored          = "ignored"            // authentic, of a type not acted on, 200
 	OutcomeDuplicate        = "duplicate"          // delivery already handled, 200
 	OutcomeNoUserID         = "no_user_id"         // user event naming no user, 200
@@ -24,7 +24,7 @@ const (
 	OutcomeStaleTimestamp   = "stale_timestamp"    // 400
 	OutcomeBadPayload       = "bad_payload"        // authentic but not an envelope, 400
 	OutcomeDedupeFailed     = "dedupe_failed"      // 500
-	OutcomeInvalidateFailed = "invalidate_failed"  // 500
+	OutcomeInvalidateFailed = "invalidate_failed"  // applying failed, 500
 )
 
 // Bounds of the values taken from requests into logs: before
