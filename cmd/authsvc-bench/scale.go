@@ -258,17 +258,21 @@ func warmUsers(ctx context.Context, users []*scaleUser, cls []*clients, so *scal
 		wg.Go(func() {
 			a, _ := cls[w%len(cls)].pick(w)
 			for i := int(next.Add(1) - 1); i < len(users) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
-				id := users[i].id
+				u := users[i]
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				_, err := a.GetUser(cctx, connect.NewRequest(&authsvcv1.GetUserRequest{UserId: id}))
+				_, err := a.GetUser(cctx, connect.NewRequest(&authsvcv1.GetUserRequest{UserId: u.id}))
 				if err == nil {
-					_, err = a.ListSessions(cctx, connect.NewRequest(&authsvcv1.ListSessionsRequest{UserId: id}))
+					_, err = a.ListSessions(cctx, connect.NewRequest(&authsvcv1.ListSessionsRequest{UserId: u.id}))
 				}
 				cancel()
+				if err == nil {
+					u.read.Store(true)
+					u.sessionsRead.Store(true)
+				}
 				if err != nil {
 					errMu.Lock()
 					if firstErr == nil {
-						firstErr = fmt.Errorf("warm start: reading user %s: %w", id, err)
+						firstErr = fmt.Errorf("warm start: reading user %s: %w", u.id, err)
 					}
 					errMu.Unlock()
 					return
