@@ -245,6 +245,9 @@ func stopReplicas(reps []*replica, cls []*clients) {
 	wg.Wait()
 }
 
+// warmTries bounds the tries of one user's reads in the warm start.
+const warmTries = 10
+
 // warmUsers reads every user and its session list once, spread over the
 // replicas, so that all of them are in the shared database.
 func warmUsers(ctx context.Context, users []*scaleUser, cls []*clients, so *scaleOptions) error {
@@ -259,12 +262,23 @@ func warmUsers(ctx context.Context, users []*scaleUser, cls []*clients, so *scal
 			a, _ := cls[w%len(cls)].pick(w)
 			for i := int(next.Add(1) - 1); i < len(users) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
 				u := users[i]
-				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				_, err := a.GetUser(cctx, connect.NewRequest(&authsvcv1.GetUserRequest{UserId: u.id}))
-				if err == nil {
-					_, err = a.ListSessions(cctx, connect.NewRequest(&authsvcv1.ListSessionsRequest{UserId: u.id}))
+				var err error
+				// A read refused for want of budget is tried again: even an
+				// ample budget is leased through a busy Postgres.
+				for try := 0; try < warmTries; try++ {
+					if try > 0 {
+						time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+					}
+					cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					_, err = a.GetUser(cctx, connect.NewRequest(&authsvcv1.GetUserRequest{UserId: u.id}))
+					if err == nil {
+						_, err = a.ListSessions(cctx, connect.NewRequest(&authsvcv1.ListSessionsRequest{UserId: u.id}))
+					}
+					cancel()
+					if connect.CodeOf(err) != connect.CodeResourceExhausted {
+						break
+					}
 				}
-				cancel()
 				if err == nil {
 					u.read.Store(true)
 					u.sessionsRead.Store(true)
