@@ -152,11 +152,16 @@ func (s *Server) userSignInsLocked(userID string, includeExpired, includeRevoked
 		if c := b.LastActiveAt.Compare(a.LastActiveAt); c != 0 {
 			return c
 		}
-		ai, _ := strconv.ParseInt(a.ID, 10, 64)
-		bi, _ := strconv.ParseInt(b.ID, 10, 64)
-		return cmp.Compare(bi, ai)
+		return compareIDs(b.ID, a.ID)
 	})
 	return out
+}
+
+// compareIDs orders two decimal ids as the numbers they are.
+func compareIDs(a, b string) int {
+	ai, _ := strconv.ParseInt(a, 10, 64)
+	bi, _ := strconv.ParseInt(b, 10, 64)
+	return cmp.Compare(ai, bi)
 }
 
 func signInToJSON(si *SignIn) signInJSON {

@@ -2,7 +2,6 @@ package wachtfake
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -161,9 +160,7 @@ func (s *Server) sessionEventDataLocked(sessionID string) (map[string]any, error
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
 		}
-		ai, _ := strconv.ParseInt(a.ID, 10, 64)
-		bi, _ := strconv.ParseInt(b.ID, 10, 64)
-		return cmp.Compare(ai, bi)
+		return compareIDs(a.ID, b.ID)
 	})
 	// The session's row changes whenever one of its sign-ins does, a
 	// revocation included.

@@ -108,17 +108,17 @@ func (r *recorder) fail() error {
 }
 
 func (r *recorder) UserChanged(_ context.Context, ev webhook.UserEvent) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, call{"UserChanged", ev.UserID})
-	r.users = append(r.users, ev)
-	return r.fail()
+	return r.user("UserChanged", ev)
 }
 
 func (r *recorder) UserDeleted(_ context.Context, ev webhook.UserEvent) error {
+	return r.user("UserDeleted", ev)
+}
+
+func (r *recorder) user(method string, ev webhook.UserEvent) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.calls = append(r.calls, call{"UserDeleted", ev.UserID})
+	r.calls = append(r.calls, call{method, ev.UserID})
 	r.users = append(r.users, ev)
 	return r.fail()
 }
