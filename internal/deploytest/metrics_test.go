@@ -301,9 +301,10 @@ func TestMetricsOfDashboardAndAlertsAreExported(t *testing.T) {
 
 // exerciseEveryPath runs authsvc on Postgres with its background work and
 // takes it down every path but a budget refusal: RPCs that succeed and
-// fail, cache hits and misses, a value served stale, a cache Postgres
-// error, a webhook, key set refreshes that succeed and fail, and a key
-// rotation that the worker completes. It returns the scraped families.
+// fail, cache hits and misses, a value served stale, one refreshed in the
+// background, a cache Postgres error, a webhook written through, key set
+// refreshes that succeed and fail, and a key rotation that the worker
+// completes. It returns the scraped families.
 func exerciseEveryPath(t *testing.T) map[string]map[string]bool {
 	t.Helper()
 	const ttl = 500 * time.Millisecond
@@ -314,6 +315,9 @@ func exerciseEveryPath(t *testing.T) map[string]map[string]bool {
 		Version:    "deploytest",
 		Config: func(c *app.Config) {
 			c.UserTTL, c.SessionsTTL = ttl, ttl
+			// Users past their TTL load (and are served stale when that
+			// fails); session lists are served and refreshed behind.
+			c.UserMaxAge, c.SessionsMaxAge = ttl, time.Hour
 			c.RotationPollInterval = 50 * time.Millisecond
 			c.WachtRetryBaseDelay, c.WachtRetryMaxDelay = time.Millisecond, 5*time.Millisecond
 		},
@@ -354,7 +358,7 @@ func exerciseEveryPath(t *testing.T) map[string]map[string]bool {
 	_, err = auth.ListSessions(ctx, connect.NewRequest(&authsvcv1.ListSessionsRequest{UserId: ada}))
 	must("ListSessions", err)
 
-	// A webhook from Wacht.
+	// A webhook from Wacht, written through into the cache.
 	data, err := h.Fake.UserEventData(ada)
 	must("UserEventData", err)
 	status, err := h.Fake.SendWebhook(ctx, h.URL+"/webhooks/wacht", h.WebhookSecret, "user.updated", data)
@@ -373,6 +377,10 @@ func exerciseEveryPath(t *testing.T) map[string]map[string]bool {
 		t.Fatal("GetUser with Wacht down was not served stale")
 	}
 	h.Fake.ClearFaults()
+
+	// A session list past its TTL, served and refreshed in the background.
+	_, err = auth.ListSessions(ctx, connect.NewRequest(&authsvcv1.ListSessionsRequest{UserId: ada}))
+	must("ListSessions(past its TTL)", err)
 
 	// The cache's Postgres level failing: a read that cannot get at the
 	// table within the cache's Postgres timeout.
@@ -400,11 +408,13 @@ func exerciseEveryPath(t *testing.T) map[string]map[string]bool {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		families := scrape(t, h)
-		if _, ok := families["authsvc_rotation_revocations_total"]; ok {
+		_, revoked := families["authsvc_rotation_revocations_total"]
+		_, refreshed := families["authsvc_cache_refreshes_total"]
+		if revoked && refreshed {
 			return families
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the rotation worker did not revoke the old key within 30s")
+			t.Fatalf("within 30s: the rotation worker revoked the old key: %t; a session list was refreshed in the background: %t", revoked, refreshed)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
