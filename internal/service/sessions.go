@@ -42,7 +42,7 @@ func (s *AuthServer) ListSessions(ctx context.Context, req *connect.Request[auth
 	now := s.now()
 	var visible []*authsvcv1.Session
 	for _, si := range r.Value {
-		if msg.GetIncludeExpired() || si.GetExpiresAt() == nil || si.GetExpiresAt().AsTime().After(now) {
+		if msg.GetIncludeExpired() || si.GetEndedAt() == nil && (si.GetExpiresAt() == nil || si.GetExpiresAt().AsTime().After(now)) {
 			visible = append(visible, si)
 		}
 	}

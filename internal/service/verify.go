@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -89,7 +90,9 @@ func (s *AuthServer) Verify(ctx context.Context, token string, required []string
 // checkActive reports errRevoked unless the token's sid belongs to an
 // unexpired sign-in of its user.
 //
-// A sid missing from the cached list is looked up in Wacht again only when
+// A sid that the list holds only as ended (a sign-out written through from
+// a webhook) is refused at once. A sid missing from the cached list is
+// looked up in Wacht again only when
 // the token was issued after the list was fetched (less the clock
 // leeway): only then can the list predate the session. Otherwise the
 // session was in Wacht when the list was fetched, or has ended since, and
@@ -111,7 +114,7 @@ func (s *AuthServer) checkActive(ctx context.Context, claims *sessiontoken.Claim
 		return err
 	case s.hasActiveSignIn(r.Value, claims.SessionID):
 		return nil
-	case !s.mayPredate(r, claims):
+	case endedSession(r.Value, claims.SessionID) || !s.mayPredate(r, claims):
 		s.revoked.add(claims, s.now())
 		return errRevoked
 	}
@@ -144,10 +147,19 @@ func (s *AuthServer) mayPredate(r cache.Result[[]*authsvcv1.Session], claims *se
 	return claims.IssuedAt.After(r.FetchedAt.Add(-s.leeway))
 }
 
+// endedSession reports whether list holds a sign-in of sid that a
+// webhook reported ended: a list that knows the end cannot predate the
+// session.
+func endedSession(list []*authsvcv1.Session, sid string) bool {
+	return slices.ContainsFunc(list, func(si *authsvcv1.Session) bool {
+		return si.GetSessionId() == sid && si.GetEndedAt() != nil
+	})
+}
+
 func (s *AuthServer) hasActiveSignIn(list []*authsvcv1.Session, sid string) bool {
 	now := s.now()
 	for _, si := range list {
-		if si.GetSessionId() == sid && (si.GetExpiresAt() == nil || si.GetExpiresAt().AsTime().After(now)) {
+		if si.GetSessionId() == sid && si.GetEndedAt() == nil && (si.GetExpiresAt() == nil || si.GetExpiresAt().AsTime().After(now)) {
 			return true
 		}
 	}

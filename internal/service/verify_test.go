@@ -100,6 +100,8 @@ func TestCheckRevocation(t *testing.T) {
 	active := []*authsvcv1.Session{signIn("100", now.Add(time.Hour))}
 	other := []*authsvcv1.Session{signIn("200", now.Add(time.Hour))}
 	expired := []*authsvcv1.Session{signIn("100", now.Add(-time.Second))}
+	ended := []*authsvcv1.Session{signIn("100", now.Add(time.Hour))}
+	ended[0].EndedAt = timestamppb.New(now.Add(-time.Second))
 	result := func(list []*authsvcv1.Session, src cache.Source, age time.Duration) cache.Result[[]*authsvcv1.Session] {
 		return cache.Result[[]*authsvcv1.Session]{Value: list, Source: src, FetchedAt: now.Add(-age)}
 	}
@@ -122,6 +124,7 @@ func TestCheckRevocation(t *testing.T) {
 		{"user_not_found_is_not_asked_again", time.Second, result(nil, cache.SourceMemory, 10*time.Second), result(active, cache.SourceLoad, 0), true, 0},
 		{"expired_sign_in_in_a_list_fetched_after_iat", 30 * time.Second, result(expired, cache.SourceMemory, 10*time.Second), result(active, cache.SourceLoad, 0), true, 0},
 		{"expired_sign_in_in_an_older_list", time.Second, result(expired, cache.SourceMemory, 10*time.Second), result(expired, cache.SourceLoad, 0), true, 1},
+		{"ended_by_a_webhook_in_an_older_list", time.Second, result(ended, cache.SourceMemory, 10*time.Second), result(active, cache.SourceLoad, 0), true, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

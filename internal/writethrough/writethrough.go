@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/service"
 	"github.com/authsvc/authsvc/internal/webhook"
@@ -223,8 +226,12 @@ func (a *Applier) SessionChanged(ctx context.Context, ev webhook.SessionEvent) e
 			}
 		}
 		ended := ev.Type != "session.created"
+		end := ev.Timestamp
+		if end.IsZero() || end.After(a.now()) {
+			end = a.now()
+		}
 		applied, err := a.sessions.Update(ctx, userID, version, func(list []*authsvcv1.Session) []*authsvcv1.Session {
-			return replaceSession(list, ev.SessionID, signIns, ended)
+			return replaceSession(list, ev.SessionID, signIns, ended, end)
 		})
 		if err != nil {
 			errs = append(errs, err)
@@ -293,9 +300,10 @@ func SessionTags(list []*authsvcv1.Session) []string {
 // replaceSession returns list with the sign-ins of sessionID replaced by
 // signIns, in Wacht's order: most recently active first, then newest.
 // When the session ended, a sign-in that list does not hold is not added:
-// an end never begins a sign-in. list is shared with other readers and is
+// an end never begins a sign-in, and the session's sign-ins that signIns
+// no longer lists stay, marked ended at end. list is shared with other readers and is
 // not modified.
-func replaceSession(list []*authsvcv1.Session, sessionID string, signIns []*authsvcv1.Session, ended bool) []*authsvcv1.Session {
+func replaceSession(list []*authsvcv1.Session, sessionID string, signIns []*authsvcv1.Session, ended bool, end time.Time) []*authsvcv1.Session {
 	out := make([]*authsvcv1.Session, 0, len(list)+len(signIns))
 	held := map[string]bool{}
 	for _, s := range list {
@@ -308,6 +316,16 @@ func replaceSession(list []*authsvcv1.Session, sessionID string, signIns []*auth
 	for _, s := range signIns {
 		if !ended || held[s.GetId()] {
 			out = append(out, s)
+		}
+	}
+	if ended {
+		// The session's sign-ins that ended stay in the list, marked
+		// ended, so that a revocation check finds the session ended
+		// without asking Wacht whether the list predates it.
+		for _, s := range list {
+			if s.GetSessionId() == sessionID && !slices.ContainsFunc(signIns, func(o *authsvcv1.Session) bool { return o.GetId() == s.GetId() }) {
+				out = append(out, endedAt(s, end))
+			}
 		}
 	}
 	slices.SortStableFunc(out, func(x, y *authsvcv1.Session) int {
@@ -379,4 +397,14 @@ func (a *Applier) Close() {
 		a.running.Done() // the stopped timer's
 	}
 	a.running.Wait()
+}
+
+// endedAt returns s ended at end, unless it ended before.
+func endedAt(s *authsvcv1.Session, end time.Time) *authsvcv1.Session {
+	if s.GetEndedAt() != nil {
+		return s
+	}
+	out := proto.Clone(s).(*authsvcv1.Session)
+	out.EndedAt = timestamppb.New(end)
+	return out
 }

@@ -96,7 +96,25 @@ func (r *rig) ids(t *testing.T, userID string) []string {
 	}
 	var out []string
 	for _, s := range res.Value {
-		out = append(out, s.GetId())
+		if s.GetEndedAt() == nil {
+			out = append(out, s.GetId())
+		}
+	}
+	return out
+}
+
+// ended returns the ids of the sign-ins the cached list holds as ended.
+func (r *rig) ended(t *testing.T, userID string) []string {
+	t.Helper()
+	res, err := r.sessions.Get(t.Context(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range res.Value {
+		if s.GetEndedAt() != nil {
+			out = append(out, s.GetId())
+		}
 	}
 	return out
 }
@@ -135,6 +153,11 @@ func TestSessionEvents(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"3", "2"}, r.ids(t, "7")); diff != "" {
 		t.Errorf("after session.deleted (-want +got):\n%s", diff)
+	}
+	// Sign-in 1 stays, marked ended, so that its tokens are refused
+	// without asking Wacht whether the list predates the session.
+	if diff := cmp.Diff([]string{"1"}, r.ended(t, "7")); diff != "" {
+		t.Errorf("ended sign-ins after session.deleted (-want +got):\n%s", diff)
 	}
 	if n := r.loads.Load(); n != 1 {
 		t.Errorf("%d loads, want 1 (the first read)", n)

@@ -545,7 +545,12 @@ type Session struct {
 	// region is the client's region, empty if unknown.
 	Region string `protobuf:"bytes,13,opt,name=region,proto3" json:"region,omitempty"`
 	// country_code is the client's ISO country code, empty if unknown.
-	CountryCode   string `protobuf:"bytes,14,opt,name=country_code,json=countryCode,proto3" json:"country_code,omitempty"`
+	CountryCode string `protobuf:"bytes,14,opt,name=country_code,json=countryCode,proto3" json:"country_code,omitempty"`
+	// ended_at is when the sign-in was signed out or expired, as a Wacht
+	// webhook reported it; unset while it is active. Ended sign-ins are
+	// listed only with include_expired, until Wacht's list no longer holds
+	// them.
+	EndedAt       *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -678,6 +683,13 @@ func (x *Session) GetCountryCode() string {
 	return ""
 }
 
+func (x *Session) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
 // TokenRefusal is attached as an error detail to every Unauthenticated
 // error of VerifySession, so that callers can tell why a token was
 // refused without parsing the message.
@@ -771,7 +783,7 @@ const file_authsvc_v1_types_proto_rawDesc = "" +
 	"\fphone_number\x18\x02 \x01(\tR\vphoneNumber\x12!\n" +
 	"\fcountry_code\x18\x03 \x01(\tR\vcountryCode\x12\x1a\n" +
 	"\bverified\x18\x04 \x01(\bR\bverified\x12\x18\n" +
-	"\aprimary\x18\x05 \x01(\bR\aprimary\"\xfe\x03\n" +
+	"\aprimary\x18\x05 \x01(\bR\aprimary\"\xb5\x04\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -792,7 +804,8 @@ const file_authsvc_v1_types_proto_rawDesc = "" +
 	"\x04city\x18\v \x01(\tR\x04city\x12\x18\n" +
 	"\acountry\x18\f \x01(\tR\acountry\x12\x16\n" +
 	"\x06region\x18\r \x01(\tR\x06region\x12!\n" +
-	"\fcountry_code\x18\x0e \x01(\tR\vcountryCode\"~\n" +
+	"\fcountry_code\x18\x0e \x01(\tR\vcountryCode\x125\n" +
+	"\bended_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\"~\n" +
 	"\fTokenRefusal\x126\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1e.authsvc.v1.TokenRefusalReasonR\x06reason\x126\n" +
 	"\n" +
@@ -861,13 +874,14 @@ var file_authsvc_v1_types_proto_depIdxs = []int32{
 	8,  // 7: authsvc.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
 	8,  // 8: authsvc.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	8,  // 9: authsvc.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
-	1,  // 10: authsvc.v1.TokenRefusal.reason:type_name -> authsvc.v1.TokenRefusalReason
-	0,  // 11: authsvc.v1.TokenRefusal.credential:type_name -> authsvc.v1.Credential
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	8,  // 10: authsvc.v1.Session.ended_at:type_name -> google.protobuf.Timestamp
+	1,  // 11: authsvc.v1.TokenRefusal.reason:type_name -> authsvc.v1.TokenRefusalReason
+	0,  // 12: authsvc.v1.TokenRefusal.credential:type_name -> authsvc.v1.Credential
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_authsvc_v1_types_proto_init() }
