@@ -34,7 +34,7 @@ type Applier interface {
 
 // UserEvent is an authentic user.* event.
 type UserEvent struct {
-	// Type is the event type, one of [EventTypes].
+	// Type is the event type, such as "user.updated".
 	Type string
 	// UserID is the user the event is about.
 	UserID string
@@ -48,7 +48,7 @@ type UserEvent struct {
 
 // SessionEvent is an authentic session.* event.
 type SessionEvent struct {
-	// Type is the event type, one of [EventTypes].
+	// Type is the event type, such as "user.updated".
 	Type string
 	// SessionID is the session's id (data's id, else its entity_id); ""
 	// when data names none.
@@ -86,35 +86,21 @@ const (
 // unknown because they were refused before their body was trusted.
 const EventTypeOther = "other"
 
-// EventTypes returns the event types the handler acts on, which are, with
-// [EventTypeOther], every event-type label [Config.Observer] receives.
-func EventTypes() []string {
-	return []string{
-		"user.created", "user.updated", "user.deleted",
-		"user.email.added", "user.email.removed", "user.email.verified",
-		"user.phone.added", "user.phone.removed", "user.phone.verified",
-		"user.password.updated", "user.mfa.enabled", "user.mfa.disabled",
-		"session.created", "session.deleted", "session.expired",
-	}
+// eventActions maps each event type the handler acts on to its action.
+// With [EventTypeOther], its keys are every event-type label
+// [Config.Observer] receives.
+var eventActions = map[string]action{
+	"user.created":     actionUser, // may replace a cached "not found"
+	"user.updated":     actionUser,
+	"user.email.added": actionUser, "user.email.removed": actionUser, "user.email.verified": actionUser,
+	"user.phone.added": actionUser, "user.phone.removed": actionUser, "user.phone.verified": actionUser,
+	"user.password.updated": actionUser, "user.mfa.enabled": actionUser, "user.mfa.disabled": actionUser,
+	"user.deleted":    actionUserDeleted,
+	"session.created": actionSessions, "session.deleted": actionSessions, "session.expired": actionSessions,
 }
 
-// actionFor maps an event type to its action.
-func actionFor(eventType string) action {
-	switch eventType {
-	case "user.created", // may replace a cached "not found"
-		"user.updated",
-		"user.email.added", "user.email.removed", "user.email.verified",
-		"user.phone.added", "user.phone.removed", "user.phone.verified",
-		"user.password.updated", "user.mfa.enabled", "user.mfa.disabled":
-		return actionUser
-	case "user.deleted":
-		return actionUserDeleted
-	case "session.created", "session.deleted", "session.expired":
-		return actionSessions
-	default:
-		return actionNone
-	}
-}
+// actionFor maps an event type to its action; actionNone for the rest.
+func actionFor(eventType string) action { return eventActions[eventType] }
 
 // eventLabel bounds the event type for metrics: known types or "other".
 func eventLabel(eventType string) string {

@@ -64,7 +64,7 @@ type Config struct {
 	// The Observer counts every one.
 	Logger *slog.Logger
 	// Observer, if not nil, is called once per request with the event type
-	// (one of [EventTypes] or [EventTypeOther]) and the outcome (one of the
+	// (a type the handler acts on, or [EventTypeOther]) and the outcome (one of the
 	// Outcome constants), for metrics.
 	Observer func(eventType, outcome string)
 }
