@@ -87,32 +87,27 @@ func session(id, sessionID, userID string, lastActive time.Time) *authsvcv1.Sess
 	return &authsvcv1.Session{Id: id, SessionId: sessionID, UserId: userID, LastActiveAt: timestamppb.New(lastActive)}
 }
 
-// ids reads the user's list and returns its sign-in ids.
+// ids returns the ids of the sign-ins the cached list holds as active.
 func (r *rig) ids(t *testing.T, userID string) []string {
 	t.Helper()
-	res, err := r.sessions.Get(t.Context(), userID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, s := range res.Value {
-		if s.GetEndedAt() == nil {
-			out = append(out, s.GetId())
-		}
-	}
-	return out
+	return r.signIns(t, userID, false)
 }
 
 // ended returns the ids of the sign-ins the cached list holds as ended.
 func (r *rig) ended(t *testing.T, userID string) []string {
 	t.Helper()
+	return r.signIns(t, userID, true)
+}
+
+func (r *rig) signIns(t *testing.T, userID string, ended bool) []string {
+	t.Helper()
 	res, err := r.sessions.Get(t.Context(), userID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
 	for _, s := range res.Value {
-		if s.GetEndedAt() != nil {
+		if (s.GetEndedAt() != nil) == ended {
 			out = append(out, s.GetId())
 		}
 	}
