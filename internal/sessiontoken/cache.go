@@ -205,22 +205,23 @@ func (e *cacheEntry) metadataBytes() int {
 // heap allocations.
 func roundUp(n int) int { return (n + 15) &^ 15 }
 
-// keyHasher hashes tokens into cache keys: their SHA-256, so the caches
-// never hold a token. A token is copied for hashing into a pooled buffer,
+// keyHasher hashes tokens into cache keys (their SHA-256, so the caches
+// never hold a token) and signing inputs into the digests their
+// signatures cover. A string is copied for hashing into a pooled buffer,
 // which keeps the hit path free of allocations without a large stack
 // frame (a new request's goroutine would have to grow its stack for it).
 type keyHasher struct {
 	bufs sync.Pool
 }
 
-// key returns the cache key of token.
-func (h *keyHasher) key(token string) [sha256.Size]byte {
+// sum returns the SHA-256 of s.
+func (h *keyHasher) sum(s string) [sha256.Size]byte {
 	bp, _ := h.bufs.Get().(*[]byte)
-	if bp == nil || cap(*bp) < len(token) {
-		b := make([]byte, 0, max(len(token), 2048))
+	if bp == nil || cap(*bp) < len(s) {
+		b := make([]byte, 0, max(len(s), 2048))
 		bp = &b
 	}
-	b := append((*bp)[:0], token...)
+	b := append((*bp)[:0], s...)
 	sum := sha256.Sum256(b)
 	*bp = b[:0]
 	h.bufs.Put(bp)

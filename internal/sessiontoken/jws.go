@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/base64"
-	"math/big"
 	"strings"
 
 	josejson "github.com/go-jose/go-jose/v4/json"
@@ -27,8 +26,12 @@ type compactJWS struct {
 }
 
 // wachtHeader is the protected header of every Wacht session token,
-// byte for byte; it needs no JSON decoding.
-const wachtHeader = `{"alg":"ES256","typ":"JWT"}`
+// byte for byte, and wachtHeaderSegment its base64url form as Wacht
+// sends it; neither needs decoding.
+const (
+	wachtHeader        = `{"alg":"ES256","typ":"JWT"}`
+	wachtHeaderSegment = "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9"
+)
 
 // joseHeader holds the protected header members that matter here.
 type joseHeader struct {
@@ -38,48 +41,71 @@ type joseHeader struct {
 	B64  *bool  `json:"b64"`
 }
 
-// parseCompact splits token into its three segments and decodes them. It
-// refuses, before any signature check: anything but exactly three
+// parseCompact splits token into its three segments and decodes them into
+// tok. It refuses, before any signature check: anything but exactly three
 // segments, bad base64, a header that is not a JSON object or has no alg,
 // an alg other than ES256, critical header parameters (none is understood)
 // and an unencoded payload. The JSON decoder is go-jose's, which matches
-// member names case-sensitively, as the JOSE specifications require.
-func parseCompact(token string) (*compactJWS, error) {
+// member names case-sensitively, as the JOSE specifications require. The
+// payload and the signature share one allocation.
+func parseCompact(token string, tok *compactJWS) error {
 	h, rest, ok := strings.Cut(token, ".")
 	if !ok {
-		return nil, errNotCompact
+		return errNotCompact
 	}
 	p, s, ok := strings.Cut(rest, ".")
 	if !ok || strings.IndexByte(s, '.') >= 0 {
-		return nil, errNotCompact
+		return errNotCompact
 	}
-	rawHeader, err := base64.RawURLEncoding.DecodeString(h)
+	var rawHeader []byte
+	isWacht := h == wachtHeaderSegment
+	if !isWacht {
+		var err error
+		if rawHeader, err = base64.RawURLEncoding.DecodeString(h); err != nil {
+			return errNotCompact
+		}
+		isWacht = string(rawHeader) == wachtHeader
+	}
+	enc := base64.RawURLEncoding
+	buf := make([]byte, enc.DecodedLen(len(p))+enc.DecodedLen(len(s)))
+	np, err := enc.Decode(buf, []byte(p))
 	if err != nil {
-		return nil, errNotCompact
+		return errNotCompact
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(p)
+	ns, err := enc.Decode(buf[np:], []byte(s))
 	if err != nil {
-		return nil, errNotCompact
+		return errNotCompact
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, errNotCompact
-	}
-	var hdr joseHeader
-	if string(rawHeader) == wachtHeader {
-		hdr.Alg = "ES256"
-	} else if err := josejson.Unmarshal(rawHeader, &hdr); err != nil {
-		return nil, errBadHeader
+	hdr := joseHeader{Alg: "ES256"}
+	if !isWacht {
+		if hdr, err = decodeHeader(rawHeader); err != nil {
+			return err
+		}
 	}
 	switch {
 	case hdr.Alg == "":
-		return nil, errBadHeader
+		return errBadHeader
 	case hdr.Alg != "ES256":
-		return nil, errAlgorithm
+		return errAlgorithm
 	case hdr.Crit != nil || (hdr.B64 != nil && !*hdr.B64):
-		return nil, errCritical
+		return errCritical
 	}
-	return &compactJWS{signingInput: token[:len(h)+1+len(p)], kid: hdr.Kid, payload: payload, signature: sig}, nil
+	*tok = compactJWS{
+		signingInput: token[:len(h)+1+len(p)],
+		kid:          hdr.Kid,
+		payload:      buf[:np:np],
+		signature:    buf[np : np+ns : np+ns],
+	}
+	return nil
+}
+
+// decodeHeader decodes a protected header that is not Wacht's own form.
+func decodeHeader(raw []byte) (joseHeader, error) {
+	var hdr joseHeader
+	if err := josejson.Unmarshal(raw, &hdr); err != nil {
+		return joseHeader{}, errBadHeader
+	}
+	return hdr, nil
 }
 
 // The refusals of parseCompact and verify. They carry no cause, so they
@@ -99,16 +125,53 @@ var (
 	errWrongIssuer = newError(ReasonWrongIssuer, "", nil)
 )
 
-// digest is the SHA-256 of the signing input.
-func (t *compactJWS) digest() [sha256.Size]byte {
-	return sha256.Sum256([]byte(t.signingInput))
+// verify checks the ES256 signature with pub, given the SHA-256 of the
+// signing input. It does what ecdsa.Verify does with R and S read as
+// 32-byte big-endian integers (refuse a zero R or S, encode both as
+// minimal DER integers, then ecdsa.VerifyASN1, which requires them to be
+// in [1, N-1]), without the big.Int and ASN.1 builder allocations. The
+// caller has checked the signature's length.
+func (t *compactJWS) verify(pub *ecdsa.PublicKey, digest *[sha256.Size]byte) bool {
+	var buf [derSignatureMax]byte
+	der, ok := appendDERSignature(buf[:0], t.signature)
+	return ok && ecdsa.VerifyASN1(pub, digest[:], der)
 }
 
-// verify checks the ES256 signature, whose digest is given, with pub: R
-// and S as 32-byte big-endian integers, which crypto/ecdsa requires to be
-// in [1, N-1]. The caller has checked the signature's length.
-func (t *compactJWS) verify(pub *ecdsa.PublicKey, digest *[sha256.Size]byte) bool {
-	r := new(big.Int).SetBytes(t.signature[:32])
-	s := new(big.Int).SetBytes(t.signature[32:])
-	return ecdsa.Verify(pub, digest[:], r, s)
+// derSignatureMax is the longest DER encoding of an ES256 signature: a
+// SEQUENCE of two INTEGERs of at most 33 content bytes each.
+const derSignatureMax = 2 + 2*(2+33)
+
+// appendDERSignature appends to b the DER encoding of the 64-byte R || S
+// signature sig, SEQUENCE { INTEGER R, INTEGER S }, as crypto/ecdsa
+// encodes it: leading zero bytes dropped, a zero byte prepended when the
+// high bit is set. It reports false, as ecdsa.Verify refuses, when R or S
+// is zero.
+func appendDERSignature(b, sig []byte) ([]byte, bool) {
+	r, s := trimLeadingZeros(sig[:32]), trimLeadingZeros(sig[32:])
+	if len(r) == 0 || len(s) == 0 {
+		return b, false
+	}
+	b = append(b, 0x30, byte(derIntLen(r)+derIntLen(s)))
+	return appendDERInt(appendDERInt(b, r), s), true
+}
+
+func trimLeadingZeros(n []byte) []byte {
+	for len(n) > 0 && n[0] == 0 {
+		n = n[1:]
+	}
+	return n
+}
+
+// derIntLen is the encoded length of the DER INTEGER of the positive,
+// minimal big-endian n: tag, length and content.
+func derIntLen(n []byte) int {
+	return 2 + len(n) + int(n[0]>>7)
+}
+
+func appendDERInt(b, n []byte) []byte {
+	b = append(b, 0x02, byte(len(n)+int(n[0]>>7)))
+	if n[0]&0x80 != 0 {
+		b = append(b, 0)
+	}
+	return append(b, n...)
 }

@@ -175,7 +175,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > v.maxTokenBytes {
 		return nil, ErrTokenTooLarge
 	}
-	sum := v.hasher.key(token)
+	sum := v.hasher.sum(token)
 	if e, ok := v.cache.GetIfPresent(sum); ok {
 		if e.stillValid(v.now(), v.leeway) && v.keys.Load().has(e.key) {
 			v.cacheLookup(true)
@@ -266,19 +266,19 @@ func (v *Verifier) rememberRefusal(sum [sha256.Size]byte, err error, ks *keySet)
 // verifyFull parses token, verifies its signature and then its claims. It
 // returns the key set the signature was checked against, if any.
 func (v *Verifier) verifyFull(ctx context.Context, token string) (*cacheEntry, *keySet, error) {
-	tok, err := parseCompact(token)
-	if err != nil {
+	var tok compactJWS
+	if err := parseCompact(token, &tok); err != nil {
 		return nil, nil, err
 	}
 	ks := v.keys.Load()
-	key, err := v.verifySignature(tok, ks)
+	key, err := v.verifySignature(&tok, ks)
 	if retryable(err) {
 		if ferr := v.refetch(ctx); ferr != nil {
 			return nil, nil, ferr
 		}
 		if cur := v.keys.Load(); cur != ks {
 			ks = cur
-			key, err = v.verifySignature(tok, ks)
+			key, err = v.verifySignature(&tok, ks)
 		}
 	}
 	if err != nil {
@@ -305,7 +305,7 @@ func (v *Verifier) verifySignature(tok *compactJWS, ks *keySet) (*verificationKe
 		// No key can verify it: not worth a key set fetch.
 		return nil, errBadSigSize
 	}
-	digest := tok.digest()
+	digest := v.hasher.sum(tok.signingInput)
 	if tok.kid != "" {
 		k := ks.byKID(tok.kid)
 		if k == nil {
