@@ -74,19 +74,6 @@ const (
 	ReasonCanceled  = "canceled"
 )
 
-// Observer receives the budget's events, for metrics. Its methods are
-// called on the request path, concurrently, and must be quick.
-type Observer interface {
-	// ObserveBudgetAdmitted reports a token spent by class after waiting.
-	ObserveBudgetAdmitted(class Class, waited time.Duration)
-	// ObserveBudgetRefused reports a call refused for reason after
-	// waiting.
-	ObserveBudgetRefused(class Class, reason string, waited time.Duration)
-	// ObserveBudgetLease reports a lease request: tokens asked for and
-	// granted, err if the ledger failed.
-	ObserveBudgetLease(requested, granted int, err error)
-}
-
 // Config configures a Budget.
 type Config struct {
 	// RequestsPerMinute is the whole deployment's budget, shared by every
@@ -115,7 +102,8 @@ type Config struct {
 	Latency time.Duration
 	// Logger receives warnings about the shared ledger; nil discards them.
 	Logger *slog.Logger
-	// Observer, if set, receives admissions, refusals and leases.
+	// Observer is told of admissions, refusals and leases, for metrics;
+	// nil means none.
 	Observer Observer
 }
 
@@ -188,6 +176,10 @@ func New(cfg Config) (*Budget, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	obs := cfg.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	b := &Budget{
 		now:      time.Now,
 		limit:    limit,
@@ -195,7 +187,7 @@ func New(cfg Config) (*Budget, error) {
 		maxLease: max(1, limit/20),
 		lat:      newLatency(cmp.Or(cfg.Latency, DefaultLatency)),
 		log:      logger,
-		obs:      cfg.Observer,
+		obs:      obs,
 		stop:     make(chan struct{}),
 	}
 	if cfg.Pool != nil {
@@ -498,9 +490,7 @@ func (b *Budget) fetch() {
 		b.settleAll(expired)
 
 		g, l, err := b.grant(want, reserve)
-		if b.obs != nil {
-			b.obs.ObserveBudgetLease(want, g.tokens, err)
-		}
+		b.obs.ObserveBudgetLease(want, g.tokens, err)
 		if err != nil || g.tokens == 0 {
 			b.sleep(min(max(g.retryIn, time.Millisecond), pollInterval))
 			continue
@@ -625,15 +615,11 @@ func (b *Budget) warn(msg string, err error) {
 }
 
 func (b *Budget) admitted(c Class, waited time.Duration) {
-	if b.obs != nil {
-		b.obs.ObserveBudgetAdmitted(c, waited)
-	}
+	b.obs.ObserveBudgetAdmitted(c, waited)
 }
 
 func (b *Budget) refused(c Class, reason string, waited time.Duration) {
-	if b.obs != nil {
-		b.obs.ObserveBudgetRefused(c, reason, waited)
-	}
+	b.obs.ObserveBudgetRefused(c, reason, waited)
 }
 
 func minTime(a, b time.Time) time.Time {

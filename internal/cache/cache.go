@@ -135,7 +135,7 @@ type Config[V any] struct {
 	// calls. Default: discard.
 	Logger *slog.Logger
 	// Observer is told about reads, loads and Postgres errors, for
-	// metrics. Optional.
+	// metrics; nil means none.
 	Observer Observer
 }
 

@@ -41,13 +41,6 @@ const (
 	RefusedConcurrency Outcome = "refused_concurrency"
 )
 
-// Observer is told of each load a caller asked for, by caller name, and
-// of the caller's loads in flight.
-type Observer interface {
-	ObserveCallerLoad(caller string, outcome Outcome)
-	ObserveCallerLoadsInFlight(caller string, delta int)
-}
-
 // Config configures a [Limiter].
 type Config struct {
 	// Now is the clock the rates are measured on.
@@ -55,7 +48,8 @@ type Config struct {
 	// MaxWait bounds the wait for a free concurrent load; zero means
 	// [DefaultMaxWait].
 	MaxWait time.Duration
-	// Observer may be nil.
+	// Observer is told of each load a caller asked for, for metrics; nil
+	// means none.
 	Observer Observer
 }
 
@@ -179,8 +173,3 @@ func Loader[V any](l *Limiter, load cache.Loader[V]) cache.Loader[V] {
 		return load(ctx, key)
 	}
 }
-
-type nopObserver struct{}
-
-func (nopObserver) ObserveCallerLoad(string, Outcome)      {}
-func (nopObserver) ObserveCallerLoadsInFlight(string, int) {}

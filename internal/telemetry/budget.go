@@ -23,6 +23,8 @@ type BudgetMetrics struct {
 	limit       prometheus.Gauge
 }
 
+var _ budget.Observer = (*BudgetMetrics)(nil)
+
 // newBudgetMetrics creates the budget's metrics; [NewMetrics] registers
 // them with the rest.
 func newBudgetMetrics() *BudgetMetrics {

@@ -14,6 +14,8 @@ type CallerLimitMetrics struct {
 	inFlight *prometheus.GaugeVec
 }
 
+var _ callerlimit.Observer = (*CallerLimitMetrics)(nil)
+
 // NewCallerLimitMetrics creates the per-caller metrics and registers them
 // with reg. It panics if reg already holds them.
 func NewCallerLimitMetrics(reg prometheus.Registerer) *CallerLimitMetrics {
