@@ -191,7 +191,7 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 			RevocationRetention: cfg.RevocationRetention,
 			AuditRetention:      cfg.AuditRetention,
 			Logger:              a.logger.With("component", "retention"),
-			Observer:            telemetry.NewRetentionMetrics(deps.Registry).ObserveDeleted,
+			Observer:            telemetry.NewRetentionMetrics(deps.Registry),
 		})
 		if err != nil {
 			return nil, err
@@ -299,7 +299,7 @@ func (a *App) connectWacht(cfg Config, deps Deps) (err error) {
 	}()
 	a.wacht, err = wachtclient.New(wachtclient.Config{
 		HTTPClient:     telemetry.HTTPClient(deps.TracerProvider),
-		Observer:       a.metrics.ObserveWachtRequest,
+		Observer:       a.metrics,
 		APIURL:         cfg.WachtAPIURL,
 		GatewayURL:     cfg.WachtGatewayURL,
 		FrontendURL:    cfg.WachtFrontendURL,
@@ -372,7 +372,7 @@ func (a *App) routes(cfg Config, tp trace.TracerProvider, reg prometheus.Registe
 		MaxGrace:     cfg.MaxGracePeriod,
 		PollInterval: cfg.RotationPollInterval,
 		Logger:       logger.With("component", "rotation"),
-		Observer:     a.metrics.ObserveRevocation,
+		Observer:     a.metrics,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -468,8 +468,11 @@ const (
 // services and in authsvc_dependency_up, since the caches serve from
 // memory and Wacht without them.
 func (a *App) newChecker(reg prometheus.Registerer) (*health.Checker, error) {
-	c := health.NewChecker(a.logger, authsvcv1connect.AuthServiceName, authsvcv1connect.AdminServiceName)
-	c.Observe(a.metrics.ObserveReadiness)
+	c := health.NewChecker(health.Config{
+		Logger:   a.logger,
+		Services: []string{authsvcv1connect.AuthServiceName, authsvcv1connect.AdminServiceName},
+		Observer: a.metrics,
+	})
 	c.Add("keyset", func(context.Context) error {
 		if !a.verifier.Ready() {
 			return errors.New("the Frontend API key set is not loaded")
@@ -522,7 +525,7 @@ func (a *App) webhooks(cfg Config, now func() time.Time) (http.Handler, error) {
 		Keep:     accepted,
 		Now:      now,
 		Logger:   a.logger.With("component", "webhook"),
-		Observer: a.metrics.ObserveWriteThrough,
+		Observer: a.metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
@@ -533,7 +536,7 @@ func (a *App) webhooks(cfg Config, now func() time.Time) (http.Handler, error) {
 		Deduper:  dedupe,
 		MaxAge:   accepted,
 		Logger:   a.logger.With("component", "webhook"),
-		Observer: a.metrics.ObserveWebhook,
+		Observer: a.metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)

@@ -18,6 +18,20 @@ import (
 // Probe reports whether one dependency is usable; nil means it is.
 type Probe func(ctx context.Context) error
 
+// Config configures a [Checker].
+type Config struct {
+	// Logger receives the dependencies' failures and recoveries; nil
+	// discards them.
+	Logger *slog.Logger
+	// Services are the health services ready while every probe added
+	// with [Checker.Add] passes; the empty name, for the server as a
+	// whole, is always one of them.
+	Services []string
+	// Observer is told of each change of readiness, for metrics; nil
+	// means none.
+	Observer Observer
+}
+
 // Checker is a [grpchealth.Checker] whose answer comes from probes run in
 // the background, so that a health check costs no more than an atomic
 // load. It is safe for concurrent use.
@@ -27,6 +41,7 @@ type Checker struct {
 	// name.
 	watched  map[string]string
 	logger   *slog.Logger
+	observer Observer
 	interval time.Duration
 	timeout  time.Duration
 	// grace is how long after the start a dependency that has never been
@@ -45,10 +60,10 @@ type Checker struct {
 	serving  atomic.Bool
 	shutdown atomic.Bool
 
-	// observeMu orders the reports to observers of changes of Serving.
+	// observeMu orders the reports to the observer of changes of
+	// Serving.
 	observeMu sync.Mutex
-	observers []func(serving bool)
-	reported  bool // the last value of Serving given to observers
+	reported  bool // the last value of Serving given to the observer
 }
 
 type namedProbe struct {
@@ -58,16 +73,17 @@ type namedProbe struct {
 	required bool
 }
 
-// NewChecker returns a Checker for the named services (the empty name, for
-// the server as a whole, is always included), which are ready while every
-// probe added with [Checker.Add] passes. It reports them NOT_SERVING until
-// [Checker.Run] has seen those probes pass. A dependency that has not been
-// usable yet is logged at debug for its first 10 seconds, and warned about
-// only after that; once it has been usable, a failure is a warning at once.
-func NewChecker(logger *slog.Logger, services ...string) *Checker {
+// NewChecker returns a Checker for cfg.Services, which are ready while
+// every probe added with [Checker.Add] passes. It reports them NOT_SERVING
+// until [Checker.Run] has seen those probes pass. A dependency that has not
+// been usable yet is logged at debug for its first 10 seconds, and warned
+// about only after that; once it has been usable, a failure is a warning at
+// once.
+func NewChecker(cfg Config) *Checker {
 	c := &Checker{
 		services: map[string]bool{"": true},
-		logger:   logger,
+		logger:   cfg.Logger,
+		observer: cfg.Observer,
 		interval: 2 * time.Second,
 		timeout:  time.Second,
 		grace:    10 * time.Second,
@@ -78,8 +94,14 @@ func NewChecker(logger *slog.Logger, services ...string) *Checker {
 		usable:   map[string]bool{},
 		warned:   map[string]bool{},
 	}
-	for _, s := range services {
+	for _, s := range cfg.Services {
 		c.services[s] = true
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	if c.observer == nil {
+		c.observer = nopObserver{}
 	}
 	return c
 }
@@ -104,17 +126,7 @@ func (c *Checker) Watch(name, service string, p Probe) {
 	c.watched[service] = name
 }
 
-// Observe registers f to be told each time [Checker.Serving] changes, by
-// a probe or by [Checker.Shutdown], with its new value; the first report
-// is the first SERVING. Calls are made one at a time, in order, and must
-// be quick. Register observers before Run starts.
-func (c *Checker) Observe(f func(serving bool)) {
-	c.observeMu.Lock()
-	defer c.observeMu.Unlock()
-	c.observers = append(c.observers, f)
-}
-
-// report tells the observers about a change of Serving, if there was one.
+// report tells the observer about a change of Serving, if there was one.
 func (c *Checker) report() {
 	c.observeMu.Lock()
 	defer c.observeMu.Unlock()
@@ -123,9 +135,7 @@ func (c *Checker) report() {
 		return
 	}
 	c.reported = s
-	for _, f := range c.observers {
-		f(s)
-	}
+	c.observer.ObserveReadiness(s)
 }
 
 // Run probes every dependency now and then periodically, until ctx ends.

@@ -45,7 +45,7 @@ func TestChecker(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	var dbDown atomic.Bool
-	c := health.NewChecker(slog.New(slog.NewTextHandler(io.Discard, nil)), "authsvc.v1.AuthService")
+	c := health.NewChecker(health.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Services: []string{"authsvc.v1.AuthService"}})
 	c.Add("postgres", flaky(&dbDown, "connection refused"))
 
 	status := statusOf(t, c)
@@ -180,7 +180,7 @@ func TestCheckerLogsQuietlyAtStart(t *testing.T) {
 			t.Parallel()
 			logger, lines := logLines(t)
 			var current round
-			c := health.NewChecker(logger)
+			c := health.NewChecker(health.Config{Logger: logger})
 			c.SetGrace(tt.grace)
 			c.Add("cache-notifier", func(context.Context) error {
 				if !current.listening {
@@ -208,7 +208,7 @@ func TestCheckerLogsQuietlyAtStart(t *testing.T) {
 func TestRunReadiesSoonAfterASlowStart(t *testing.T) {
 	t.Parallel()
 	logger, _ := logLines(t)
-	c := health.NewChecker(logger)
+	c := health.NewChecker(health.Config{Logger: logger})
 	// An hour between probes: readiness within the test's time can only
 	// come from the faster probes at the start (100ms, then 200ms).
 	c.SetInterval(time.Hour)
@@ -236,7 +236,7 @@ func TestWatchedDependencyDoesNotDecideReadiness(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	var keysDown, dbDown atomic.Bool
-	c := health.NewChecker(slog.New(slog.DiscardHandler), "authsvc.v1.AuthService")
+	c := health.NewChecker(health.Config{Logger: slog.New(slog.DiscardHandler), Services: []string{"authsvc.v1.AuthService"}})
 	c.Add("keyset", flaky(&keysDown, "not loaded"))
 	c.Watch("postgres", "authsvc.postgres", flaky(&dbDown, "connection refused"))
 	status := statusOf(t, c)
@@ -273,20 +273,23 @@ func TestWatchedDependencyDoesNotDecideReadiness(t *testing.T) {
 	}
 }
 
-func TestObserveReportsEachChangeOfServing(t *testing.T) {
+// changes is a [health.Observer] that records what it is told.
+type changes struct{ got []bool }
+
+func (c *changes) ObserveReadiness(serving bool) { c.got = append(c.got, serving) }
+
+func TestObserverIsToldEachChangeOfServing(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	var down atomic.Bool
-	c := health.NewChecker(slog.New(slog.DiscardHandler))
+	obs := &changes{}
+	c := health.NewChecker(health.Config{Logger: slog.New(slog.DiscardHandler), Observer: obs})
 	c.Add("keyset", func(context.Context) error {
 		if down.Load() {
 			return errors.New("not loaded")
 		}
 		return nil
 	})
-	var got []bool
-	c.Observe(func(serving bool) { got = append(got, serving) })
-
 	down.Store(true)
 	c.Probe(ctx) // NOT_SERVING from the start: no change
 	down.Store(false)
@@ -300,7 +303,7 @@ func TestObserveReportsEachChangeOfServing(t *testing.T) {
 	c.Probe(ctx) // probes pass, but shutting down stays NOT_SERVING
 	c.Shutdown()
 
-	if diff := cmp.Diff([]bool{true, false, true, false}, got); diff != "" {
+	if diff := cmp.Diff([]bool{true, false, true, false}, obs.got); diff != "" {
 		t.Errorf("reported changes (-want +got):\n%s", diff)
 	}
 }

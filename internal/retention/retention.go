@@ -25,7 +25,7 @@ const (
 	DefaultBatchSize           = 5000
 )
 
-// Table names, as reported to the Observer and in logs.
+// Table names, as reported to [Observer.ObserveDeleted] and in logs.
 const (
 	TableCacheEntries         = "cache_entries"
 	TableWebhookDeliveries    = "webhook_deliveries"
@@ -58,9 +58,9 @@ type Config struct {
 	BatchSize int
 	// Logger may be nil.
 	Logger *slog.Logger
-	// Observer is told how many rows of each table a run deleted; it
-	// may be nil.
-	Observer func(table string, deleted int64)
+	// Observer is told how many rows of each table a run deleted, for
+	// metrics; nil means none.
+	Observer Observer
 }
 
 // Job is the retention job.
@@ -93,7 +93,7 @@ func New(cfg Config) (*Job, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Observer == nil {
-		cfg.Observer = func(string, int64) {}
+		cfg.Observer = nopObserver{}
 	}
 	return &Job{cfg: cfg}, nil
 }
@@ -215,7 +215,7 @@ func (j *Job) prune(ctx context.Context, conn *pgx.Conn) (Deleted, error) {
 				break
 			}
 		}
-		j.cfg.Observer(s.table, out[s.table])
+		j.cfg.Observer.ObserveDeleted(s.table, out[s.table])
 	}
 	var total int64
 	attrs := []any{}

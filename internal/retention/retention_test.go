@@ -129,14 +129,14 @@ func TestRunOnce(t *testing.T) {
 			t.Parallel()
 			pool := pgtest.NewPool(t)
 			seed(t, pool)
-			observed := retention.Deleted{}
+			observed := tally{}
 			job, err := retention.New(retention.Config{
 				Pool:             pool,
 				Now:              func() time.Time { return now },
 				WebhookRetention: 7 * day,
 				AuditRetention:   tt.auditRetention,
 				BatchSize:        1, // every table takes several batches
-				Observer:         func(table string, n int64) { observed[table] += n },
+				Observer:         observed,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -160,7 +160,7 @@ func TestRunOnce(t *testing.T) {
 			if d := cmp.Diff(tt.wantDeleted, drop0(deleted)); d != "" {
 				t.Errorf("deleted (-want +got):\n%s", d)
 			}
-			if d := cmp.Diff(tt.wantDeleted, drop0(observed)); d != "" {
+			if d := cmp.Diff(tt.wantDeleted, drop0(retention.Deleted(observed))); d != "" {
 				t.Errorf("observed (-want +got):\n%s", d)
 			}
 			// A second run finds nothing more.
@@ -268,3 +268,8 @@ type stringCodec struct{}
 
 func (stringCodec) Marshal(s string) ([]byte, error)   { return []byte(s), nil }
 func (stringCodec) Unmarshal(b []byte) (string, error) { return string(b), nil }
+
+// tally is a [retention.Observer] that adds up the rows it is told of.
+type tally retention.Deleted
+
+func (t tally) ObserveDeleted(table string, n int64) { t[table] += n }

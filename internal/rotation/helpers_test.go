@@ -65,13 +65,13 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// outcomes records what the worker reports to Config.Observer.
+// outcomes is a [rotation.Observer] that records what the worker reports.
 type outcomes struct {
 	mu  sync.Mutex
 	got []string
 }
 
-func (o *outcomes) observe(s string) {
+func (o *outcomes) ObserveRevocation(s string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.got = append(o.got, s)
@@ -168,7 +168,7 @@ func (e *env) rotator(t *testing.T, store rotation.Store, edit ...func(*rotation
 		Wacht:    e.client,
 		Now:      e.clock.Now,
 		Logger:   e.logger,
-		Observer: e.observed.observe,
+		Observer: e.observed,
 	}
 	for _, f := range edit {
 		f(&cfg)

@@ -19,7 +19,8 @@ const (
 	DefaultPollInterval = 5 * time.Second
 )
 
-// Worker outcomes passed to Config.Observer, one per revocation attempt.
+// Worker outcomes passed to [Observer.ObserveRevocation], one per
+// revocation attempt.
 const (
 	// WorkerRevoked: Wacht revoked the old key, or had already revoked it.
 	WorkerRevoked = "revoked"
@@ -75,9 +76,9 @@ type Config struct {
 	// Logger receives rotation and worker logs; nil discards them. No log
 	// ever contains a key's secret.
 	Logger *slog.Logger
-	// Observer, when set, is called once per revocation attempt of the
-	// worker with [WorkerRevoked], [WorkerRetry] or [WorkerFailed].
-	Observer func(outcome string)
+	// Observer is told of each revocation attempt of the worker, for
+	// metrics; nil means none.
+	Observer Observer
 }
 
 // Rotator rotates API keys and runs the revocations they schedule. It is
@@ -90,7 +91,7 @@ type Rotator struct {
 	poll     time.Duration
 	now      func() time.Time
 	log      *slog.Logger
-	observe  func(string)
+	observer Observer
 }
 
 // New validates cfg, applies defaults and returns a Rotator.
@@ -111,7 +112,7 @@ func New(cfg Config) (*Rotator, error) {
 		poll:     cfg.PollInterval,
 		now:      cfg.Now,
 		log:      cfg.Logger,
-		observe:  cfg.Observer,
+		observer: cfg.Observer,
 	}
 	if r.maxGrace == 0 {
 		r.maxGrace = DefaultMaxGrace
@@ -125,8 +126,8 @@ func New(cfg Config) (*Rotator, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
-	if r.observe == nil {
-		r.observe = func(string) {}
+	if r.observer == nil {
+		r.observer = nopObserver{}
 	}
 	return r, nil
 }

@@ -78,7 +78,7 @@ func (r *Rotator) try(ctx context.Context, rev revocation) attempt {
 	switch {
 	case err == nil:
 		r.log.InfoContext(ctx, "old api key revoked", attrs...)
-		r.observe(WorkerRevoked)
+		r.observer.ObserveRevocation(WorkerRevoked)
 		return attempt{done: true, at: now}
 	case errors.Is(err, wachtclient.ErrNotFound):
 		// Revoked already, by an earlier attempt whose outcome was lost or
@@ -89,7 +89,7 @@ func (r *Rotator) try(ctx context.Context, rev revocation) attempt {
 		now = r.clock()
 		if gone {
 			r.log.InfoContext(ctx, "old api key already revoked", append(attrs, "error", err)...)
-			r.observe(WorkerRevoked)
+			r.observer.ObserveRevocation(WorkerRevoked)
 			return attempt{done: true, at: now}
 		}
 		if ctx.Err() != nil {
@@ -103,10 +103,10 @@ func (r *Rotator) try(ctx context.Context, rev revocation) attempt {
 	attrs = append(attrs, "attempts", rev.attempts+1, "next_attempt_at", next, "error", err)
 	if wachtclient.IsTransient(err) || errors.Is(err, wachtclient.ErrOutcomeUnknown) {
 		r.log.WarnContext(ctx, "revoke old api key: will retry", attrs...)
-		r.observe(WorkerRetry)
+		r.observer.ObserveRevocation(WorkerRetry)
 	} else {
 		r.log.ErrorContext(ctx, "revoke old api key: wacht refused, will retry", attrs...)
-		r.observe(WorkerFailed)
+		r.observer.ObserveRevocation(WorkerFailed)
 	}
 	return attempt{at: now, next: next, err: err.Error()}
 }

@@ -8,7 +8,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authsvc/authsvc/internal/cache"
+	"github.com/authsvc/authsvc/internal/health"
+	"github.com/authsvc/authsvc/internal/rotation"
 	"github.com/authsvc/authsvc/internal/wachtclient"
+	"github.com/authsvc/authsvc/internal/webhook"
+	"github.com/authsvc/authsvc/internal/writethrough"
 )
 
 // Label values of authsvc_readiness_changes_total.
@@ -24,7 +28,14 @@ const (
 	resultError    = "error"
 )
 
-var _ cache.Observer = (*Metrics)(nil)
+var (
+	_ cache.Observer        = (*Metrics)(nil)
+	_ wachtclient.Observer  = (*Metrics)(nil)
+	_ webhook.Observer      = (*Metrics)(nil)
+	_ writethrough.Observer = (*Metrics)(nil)
+	_ rotation.Observer     = (*Metrics)(nil)
+	_ health.Observer       = (*Metrics)(nil)
+)
 
 // ObserveRead implements [cache.Observer]: one read of a cache of the
 // given kind, by the level that answered and how. A read answered at
@@ -75,14 +86,14 @@ func (m *Metrics) ObserveRefreshQueue(kind string, depth int) {
 	m.cacheQueue.WithLabelValues(kind).Set(float64(depth))
 }
 
-// ObserveWriteThrough counts one webhook event written into the cache,
-// by event type (from the webhook package's fixed list) and result
-// ("applied", "older", "invalidated").
+// ObserveWriteThrough implements [writethrough.Observer]: one webhook
+// event written into the cache, by event type (from the webhook package's
+// fixed list) and result ("applied", "older", "invalidated").
 func (m *Metrics) ObserveWriteThrough(eventType, result string) {
 	m.writeThroughs.WithLabelValues(eventType, result).Inc()
 }
 
-// ObserveWachtRequest is a [wachtclient.Config] Observer: one attempt to
+// ObserveWachtRequest implements [wachtclient.Observer]: one attempt to
 // call route (a template such as "GET /users/{user_id}/details"), with
 // the status Wacht answered, or 0 when none came. An attempt the budget
 // refused to send is no request: the budget's own metrics count it (see
@@ -124,22 +135,22 @@ func (m *Metrics) ObserveTokenCacheLookup(hit bool) {
 	}
 }
 
-// ObserveWebhook is a webhook Config Observer: one webhook request, by
+// ObserveWebhook implements [webhook.Observer]: one webhook request, by
 // event type and outcome, both of them from the webhook package's fixed
 // lists.
 func (m *Metrics) ObserveWebhook(eventType, outcome string) {
 	m.webhooks.WithLabelValues(eventType, outcome).Inc()
 }
 
-// ObserveRevocation is a rotation Config Observer: one attempt of the
+// ObserveRevocation implements [rotation.Observer]: one attempt of the
 // rotation worker to revoke a replaced key, by outcome ("revoked",
 // "retry", "failed").
 func (m *Metrics) ObserveRevocation(outcome string) {
 	m.revocations.WithLabelValues(outcome).Inc()
 }
 
-// ObserveReadiness is a health Checker observer: the server's gRPC
-// health changed to SERVING (true) or NOT_SERVING.
+// ObserveReadiness implements [health.Observer]: the server's gRPC health
+// changed to SERVING (true) or NOT_SERVING.
 func (m *Metrics) ObserveReadiness(serving bool) {
 	to := readinessNotServing
 	v := 0.0

@@ -208,7 +208,7 @@ func newObservedClient(t *testing.T, s *stack, rpm int) *wachtclient.Client {
 	t.Helper()
 	c, err := wachtclient.New(wachtclient.Config{
 		APIURL: s.fake.Issuer(), APIKey: s.fake.APIKey(), RequestsPerMinute: rpm, Burst: 1,
-		Observer: s.metrics.ObserveWachtRequest,
+		Observer: s.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,11 +1,17 @@
 package telemetry
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authsvc/authsvc/internal/retention"
+)
 
 // RetentionMetrics count the rows the retention job deleted.
 type RetentionMetrics struct {
 	deleted *prometheus.CounterVec
 }
+
+var _ retention.Observer = (*RetentionMetrics)(nil)
 
 // NewRetentionMetrics creates the retention job's metrics and registers
 // them with reg. It panics if reg already holds them.
@@ -18,7 +24,8 @@ func NewRetentionMetrics(reg prometheus.Registerer) *RetentionMetrics {
 	return m
 }
 
-// ObserveDeleted fits retention.Config.Observer.
+// ObserveDeleted implements [retention.Observer]: rows of table one run
+// deleted.
 func (m *RetentionMetrics) ObserveDeleted(table string, n int64) {
 	m.deleted.WithLabelValues(table).Add(float64(n))
 }

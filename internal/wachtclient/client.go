@@ -81,15 +81,8 @@ type Config struct {
 	MaxResponseBytes int64
 	// Logger receives debug logs about retries; nil discards them.
 	Logger *slog.Logger
-	// Observer, if set, is called once per attempt, for metrics, with the
-	// call's route (the method and the path with its variable segments
-	// named, e.g. "GET /users/{user_id}/details", never a concrete path),
-	// the HTTP status, how long the attempt took and its error, nil on
-	// success. status is 0 when no answer was received: err is then a
-	// transport failure, or wraps ErrRateLimited when the request budget
-	// refused to send the attempt. It is called on the request path,
-	// concurrently, and must be quick.
-	Observer func(route string, status int, took time.Duration, err error) `json:"-"`
+	// Observer is told of every attempt, for metrics; nil means none.
+	Observer Observer `json:"-"`
 }
 
 // Client calls Wacht. It is safe for concurrent use. Formatting or logging a
@@ -110,7 +103,7 @@ type Client struct {
 	maxDelay   time.Duration
 	maxBody    int64
 	log        *slog.Logger
-	observer   func(route string, status int, took time.Duration, err error)
+	observer   Observer
 }
 
 // New validates cfg, applies defaults and returns a Client. URLs must be
@@ -176,6 +169,10 @@ func New(cfg Config) (*Client, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	observer := cfg.Observer
+	if observer == nil {
+		observer = nopObserver{}
+	}
 	var apiKey func() string
 	if key := cfg.APIKey; key != "" {
 		apiKey = func() string { return key }
@@ -193,7 +190,7 @@ func New(cfg Config) (*Client, error) {
 		maxDelay:    maxDelay,
 		maxBody:     maxBody,
 		log:         logger,
-		observer:    cfg.Observer,
+		observer:    observer,
 	}, nil
 }
 

@@ -121,7 +121,7 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body [
 				return nil, 0, true, context.Cause(ctx)
 			}
 			err = &budgetError{err: err}
-			c.observe(r, 0, 0, err)
+			c.observer.ObserveWachtRequest(r.route, 0, 0, err)
 			return nil, 0, true, err
 		}
 		done = d
@@ -151,7 +151,7 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body [
 		} else {
 			err = &transportError{err: err, sent: sent}
 		}
-		c.observe(r, 0, took, err)
+		c.observer.ObserveWachtRequest(r.route, 0, took, err)
 		return nil, took, false, c.failed(r, err)
 	}
 	done(resp.StatusCode, time.Since(start))
@@ -162,23 +162,16 @@ func (c *Client) attempt(ctx context.Context, r request, payload []byte) (body [
 		apiErr := newAPIError(resp, prefix, c.secrets(r), c.maxDelay)
 		clear(prefix)
 		took = time.Since(start)
-		c.observe(r, resp.StatusCode, took, apiErr)
+		c.observer.ObserveWachtRequest(r.route, resp.StatusCode, took, apiErr)
 		return nil, took, false, c.failed(r, apiErr)
 	}
 	body, err = readBody(resp, c.maxBody)
 	took = time.Since(start)
-	c.observe(r, resp.StatusCode, took, err)
+	c.observer.ObserveWachtRequest(r.route, resp.StatusCode, took, err)
 	if err != nil {
 		return nil, took, false, c.failed(r, err)
 	}
 	return body, took, false, nil
-}
-
-// observe reports one attempt to Config.Observer.
-func (c *Client) observe(r request, status int, took time.Duration, err error) {
-	if c.observer != nil {
-		c.observer(r.route, status, took, err)
-	}
 }
 
 // routeKey is the context key of the route of a request being sent.

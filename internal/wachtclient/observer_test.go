@@ -17,26 +17,31 @@ import (
 	"github.com/authsvc/authsvc/internal/wachtfake"
 )
 
-// observed is one call of Config.Observer.
+// observed is one call of [wachtclient.Observer.ObserveWachtRequest].
 type observed struct {
 	Route  string
 	Status int
 	Err    bool
 }
 
-// observations collects Config.Observer calls.
+// observations is a [wachtclient.Observer] that collects its calls.
 type observations struct {
 	mu   sync.Mutex
 	list []observed
+	// unanswered holds the errors of the attempts with status 0.
+	unanswered []error
 }
 
-func (o *observations) observe(route string, status int, took time.Duration, err error) {
+func (o *observations) ObserveWachtRequest(route string, status int, took time.Duration, err error) {
 	if took < 0 {
 		panic("negative duration")
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.list = append(o.list, observed{Route: route, Status: status, Err: err != nil})
+	if status == 0 {
+		o.unanswered = append(o.unanswered, err)
+	}
 }
 
 // take returns the calls so far and forgets them.
@@ -55,7 +60,7 @@ var routeTemplate = regexp.MustCompile(`^(GET|POST) (/[a-z.][a-z0-9.-]*|/\{[a-z_
 func TestObserverRoutes(t *testing.T) {
 	t.Parallel()
 	obs := &observations{}
-	c := newContract(t, func(cfg *wachtclient.Config) { cfg.Observer = obs.observe })
+	c := newContract(t, func(cfg *wachtclient.Config) { cfg.Observer = obs })
 	user, signIn, key, other := c.demo.Users[0], c.demo.SignIns[0], c.demo.Keys[0], c.demo.Keys[1]
 	if signIn.UserID != user.ID {
 		t.Fatalf("demo sign-in %s belongs to %s, not to %s", signIn.ID, signIn.UserID, user.ID)
@@ -198,7 +203,7 @@ func TestObserverRetriesAndFailures(t *testing.T) {
 	t.Run("retry", func(t *testing.T) {
 		t.Parallel()
 		obs := &observations{}
-		c := newContract(t, func(cfg *wachtclient.Config) { cfg.Observer = obs.observe })
+		c := newContract(t, func(cfg *wachtclient.Config) { cfg.Observer = obs })
 		c.fake.SetFault(wachtfake.Fault{Mode: wachtfake.Fault5xx, Status: 503, Route: wachtfake.RouteUserDetails, Times: 1})
 		if _, err := c.client.GetUser(t.Context(), c.demo.Users[1].ID); err != nil {
 			t.Fatalf("GetUser: %v", err)
@@ -217,7 +222,7 @@ func TestObserverRetriesAndFailures(t *testing.T) {
 		srv.Close()
 		obs := &observations{}
 		client, err := wachtclient.New(wachtclient.Config{
-			APIURL: srv.URL, APIKey: "sk_test", MaxRetries: -1, Observer: obs.observe,
+			APIURL: srv.URL, APIKey: "sk_test", MaxRetries: -1, Observer: obs,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -232,15 +237,7 @@ func TestObserverRetriesAndFailures(t *testing.T) {
 	})
 	t.Run("budget", func(t *testing.T) {
 		t.Parallel()
-		var errs []error
-		var mu sync.Mutex
-		obs := func(route string, status int, _ time.Duration, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if status == 0 {
-				errs = append(errs, err)
-			}
-		}
+		obs := &observations{}
 		c := newContract(t, func(cfg *wachtclient.Config) {
 			cfg.Observer = obs
 			cfg.RequestsPerMinute, cfg.Burst = 1, 1
@@ -250,8 +247,9 @@ func TestObserverRetriesAndFailures(t *testing.T) {
 		for range 2 {
 			_, _ = c.client.GetUser(ctx, c.demo.Users[0].ID)
 		}
-		mu.Lock()
-		defer mu.Unlock()
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		errs := obs.unanswered
 		if len(errs) != 1 || !errors.Is(errs[0], wachtclient.ErrRateLimited) {
 			t.Errorf("status-0 observations = %v, want one wrapping ErrRateLimited", errs)
 		}

@@ -81,14 +81,15 @@ const (
 	actionSessions                  // SessionChanged
 )
 
-// EventTypeOther is the event-type label given to [Config.Observer] for
-// every type the handler does not act on, and for requests whose type is
-// unknown because they were refused before their body was trusted.
+// EventTypeOther is the event-type label given to
+// [Observer.ObserveWebhook] for every type the handler does not act on,
+// and for requests whose type is unknown because they were refused before
+// their body was trusted.
 const EventTypeOther = "other"
 
 // eventActions maps each event type the handler acts on to its action.
 // With [EventTypeOther], its keys are every event-type label
-// [Config.Observer] receives.
+// [Observer.ObserveWebhook] receives.
 var eventActions = map[string]action{
 	"user.created":     actionUser, // may replace a cached "not found"
 	"user.updated":     actionUser,

@@ -47,14 +47,14 @@ func (l *lockedBuffer) records(t *testing.T) []map[string]any {
 func TestForgedFloodLogsBoundedLines(t *testing.T) {
 	t.Parallel()
 	var buf lockedBuffer
-	var obs observations
+	obs := &observations{}
 	h, err := webhook.NewHandler(webhook.Config{
 		Secret:   testSecret,
 		Applier:  &recorder{},
 		Deduper:  webhook.NewMemoryDeduper(100, time.Hour),
 		Now:      func() time.Time { return testNow },
 		Logger:   slog.New(slog.NewJSONHandler(&buf, nil)),
-		Observer: obs.observe,
+		Observer: obs,
 	})
 	if err != nil {
 		t.Fatal(err)

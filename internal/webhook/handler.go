@@ -63,10 +63,8 @@ type Config struct {
 	// [RefusalLogWindow], then one summary with their counts by outcome.
 	// The Observer counts every one.
 	Logger *slog.Logger
-	// Observer, if not nil, is called once per request with the event type
-	// (a type the handler acts on, or [EventTypeOther]) and the outcome (one of the
-	// Outcome constants), for metrics.
-	Observer func(eventType, outcome string)
+	// Observer is told of every request, for metrics; nil means none.
+	Observer Observer
 }
 
 // Handler is the http.Handler of POST /webhooks/wacht. It is safe for
@@ -82,7 +80,7 @@ type Handler struct {
 	now          func() time.Time
 	logger       *slog.Logger
 	refusals     *lograte.Limiter
-	observer     func(eventType, outcome string)
+	observer     Observer
 }
 
 // Bounds of the log lines of unverified requests.
@@ -152,7 +150,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
 	if h.observer == nil {
-		h.observer = func(string, string) {}
+		h.observer = nopObserver{}
 	}
 	h.refusals = lograte.New(h.logger, "wacht webhook refusals not logged", RefusalLogBurst, RefusalLogWindow)
 	return h, nil

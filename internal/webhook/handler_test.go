@@ -69,7 +69,7 @@ func TestHandlerDuplicates(t *testing.T) {
 	var mu sync.Mutex
 	now := testNow
 	h, err := webhook.NewHandler(webhook.Config{
-		Secret: testSecret, Applier: inv, Deduper: webhook.NewPostgresDeduper(pool, 0), Observer: obs.observe,
+		Secret: testSecret, Applier: inv, Deduper: webhook.NewPostgresDeduper(pool, 0), Observer: obs,
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
 	})
 	if err != nil {
@@ -222,7 +222,7 @@ func TestHandlerDeduperFailures(t *testing.T) {
 func TestHandlerNotConfigured(t *testing.T) {
 	t.Parallel()
 	obs := &observations{}
-	h, err := webhook.NewHandler(webhook.Config{Observer: obs.observe})
+	h, err := webhook.NewHandler(webhook.Config{Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestHandlerLateRetries(t *testing.T) {
 	now := testNow
 	dedupe := webhook.NewPostgresDeduper(pool, 48*time.Hour)
 	h, err := webhook.NewHandler(webhook.Config{
-		Secret: testSecret, Applier: inv, Deduper: dedupe, Observer: obs.observe,
+		Secret: testSecret, Applier: inv, Deduper: dedupe, Observer: obs,
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
 	})
 	if err != nil {
@@ -310,7 +310,7 @@ func TestHandlerConcurrencyCap(t *testing.T) {
 	inv := &blockingApplier{entered: make(chan struct{}, capacity), release: make(chan struct{})}
 	obs := &observations{}
 	h, err := webhook.NewHandler(webhook.Config{
-		Secret: testSecret, Applier: inv, Deduper: webhook.NewMemoryDeduper(0, 0), Observer: obs.observe,
+		Secret: testSecret, Applier: inv, Deduper: webhook.NewMemoryDeduper(0, 0), Observer: obs,
 		MaxConcurrent: capacity, Now: func() time.Time { return testNow },
 	})
 	if err != nil {

@@ -143,19 +143,19 @@ func (r *recorder) Calls() []call {
 	return append([]call(nil), r.calls...)
 }
 
-// observation is one call of Config.Observer.
+// observation is one call of [webhook.Observer.ObserveWebhook].
 type observation struct {
 	EventType string
 	Outcome   string
 }
 
-// observations collects Observer calls.
+// observations is a [webhook.Observer] that collects its calls.
 type observations struct {
 	mu  sync.Mutex
 	all []observation
 }
 
-func (o *observations) observe(eventType, outcome string) {
+func (o *observations) ObserveWebhook(eventType, outcome string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.all = append(o.all, observation{eventType, outcome})
@@ -181,7 +181,7 @@ func newHandler(t *testing.T, inv webhook.Applier, dedupe webhook.Deduper, obs *
 		Now:     func() time.Time { return testNow },
 	}
 	if obs != nil {
-		cfg.Observer = obs.observe
+		cfg.Observer = obs
 	}
 	h, err := webhook.NewHandler(cfg)
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// Outcomes given to [Config.Observer] and logged.
+// Outcomes given to [Observer.ObserveWebhook] and logged.
 const (
 	OutcomeHandled          = "handled"            // applied, 200
 	OutcomeIgnored          = "ignored"            // authentic, of a type not acted on, 200
@@ -51,7 +51,7 @@ func (h *Handler) reply(w http.ResponseWriter, r *http.Request, res result) {
 	if res.verified {
 		label = eventLabel(res.eventType)
 	}
-	h.observer(label, res.outcome)
+	h.observer.ObserveWebhook(label, res.outcome)
 	h.log(r.Context(), res)
 
 	if res.status == http.StatusOK {

@@ -39,7 +39,7 @@ type SessionCache interface {
 	Fence(ctx context.Context) error
 }
 
-// Results given to Config.Observer.
+// Results given to [Observer.ObserveWriteThrough].
 const (
 	// ResultApplied: the payload was stored.
 	ResultApplied = "applied"
@@ -69,9 +69,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the failures of deferred drops. Default: discard.
 	Logger *slog.Logger
-	// Observer, if set, is told of each cache entry an event was applied
-	// to: the event type and one of the Result constants.
-	Observer func(eventType, result string)
+	// Observer is told of each cache entry an event was applied to, for
+	// metrics; nil means none.
+	Observer Observer
 }
 
 // deferredDropTimeout bounds a drop of every session list that runs after
@@ -85,7 +85,7 @@ type Applier struct {
 	keep     time.Duration
 	now      func() time.Time
 	logger   *slog.Logger
-	observe  func(eventType, result string)
+	observer Observer
 
 	// Session events that name no session and no user drop every session
 	// list. They are coalesced to one drop per window, so that a stream
@@ -112,7 +112,7 @@ func New(cfg Config) (*Applier, error) {
 	a := &Applier{
 		users: cfg.Users, sessions: cfg.Sessions,
 		keep: cmp.Or(cfg.Keep, 7*24*time.Hour), window: cmp.Or(cfg.Window, 5*time.Second),
-		now: cfg.Now, logger: cfg.Logger, observe: cfg.Observer,
+		now: cfg.Now, logger: cfg.Logger, observer: cfg.Observer,
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -120,8 +120,8 @@ func New(cfg Config) (*Applier, error) {
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
 	}
-	if a.observe == nil {
-		a.observe = func(string, string) {}
+	if a.observer == nil {
+		a.observer = nopObserver{}
 	}
 	return a, nil
 }
@@ -131,7 +131,7 @@ func New(cfg Config) (*Applier, error) {
 // cached user instead.
 func (a *Applier) UserChanged(ctx context.Context, ev webhook.UserEvent) error {
 	if ev.User == nil {
-		a.observe(ev.Type, ResultInvalidated)
+		a.observer.ObserveWriteThrough(ev.Type, ResultInvalidated)
 		return a.users.Invalidate(ctx, ev.UserID)
 	}
 	u := service.UserFromWacht(ev.User)
@@ -139,7 +139,7 @@ func (a *Applier) UserChanged(ctx context.Context, ev webhook.UserEvent) error {
 	if err != nil {
 		return err
 	}
-	a.observe(ev.Type, result(wrote, ResultOlder))
+	a.observer.ObserveWriteThrough(ev.Type, result(wrote, ResultOlder))
 	return nil
 }
 
@@ -162,11 +162,11 @@ func (a *Applier) UserDeleted(ctx context.Context, ev webhook.UserEvent) error {
 		case err != nil:
 			errs = append(errs, err)
 		case deleted:
-			a.observe(ev.Type, ResultApplied)
+			a.observer.ObserveWriteThrough(ev.Type, ResultApplied)
 		default:
 			// Nothing is newer than a deletion: a newer version comes of
 			// clocks that disagree. Let Wacht answer.
-			a.observe(ev.Type, ResultInvalidated)
+			a.observer.ObserveWriteThrough(ev.Type, ResultInvalidated)
 			errs = append(errs, c.Invalidate(ctx, ev.UserID))
 		}
 	}
@@ -182,7 +182,7 @@ func (a *Applier) UserDeleted(ctx context.Context, ev webhook.UserEvent) error {
 // list.
 func (a *Applier) SessionChanged(ctx context.Context, ev webhook.SessionEvent) error {
 	if ev.SessionID == "" && len(ev.UserIDs) == 0 {
-		a.observe(ev.Type, ResultInvalidated)
+		a.observer.ObserveWriteThrough(ev.Type, ResultInvalidated)
 		return a.invalidateAllSessions(ctx)
 	}
 	if ev.Type != "session.created" {
@@ -209,7 +209,7 @@ func (a *Applier) SessionChanged(ctx context.Context, ev webhook.SessionEvent) e
 	var errs []error
 	if !ev.Complete {
 		for _, id := range userIDs {
-			a.observe(ev.Type, ResultInvalidated)
+			a.observer.ObserveWriteThrough(ev.Type, ResultInvalidated)
 			errs = append(errs, a.sessions.Invalidate(ctx, id))
 		}
 		return errors.Join(errs...)
@@ -237,7 +237,7 @@ func (a *Applier) SessionChanged(ctx context.Context, ev webhook.SessionEvent) e
 			errs = append(errs, err)
 			continue
 		}
-		a.observe(ev.Type, result(applied, ResultInvalidated))
+		a.observer.ObserveWriteThrough(ev.Type, result(applied, ResultInvalidated))
 	}
 	return errors.Join(errs...)
 }

@@ -63,17 +63,20 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(r.sessions.Close)
 	r.app, err = writethrough.New(writethrough.Config{
 		Users: r.users, Sessions: r.sessions, Now: func() time.Time { return t0 },
-		Observer: func(eventType, result string) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			r.observed = append(r.observed, eventType+" "+result)
-		},
+		Observer: r,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.app.Close)
 	return r
+}
+
+// ObserveWriteThrough makes the rig the applier's [writethrough.Observer].
+func (r *rig) ObserveWriteThrough(eventType, result string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.observed = append(r.observed, eventType+" "+result)
 }
 
 func signIn(id, sessionID, userID string, lastActive time.Time) wachtclient.SignIn {
