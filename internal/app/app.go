@@ -153,6 +153,7 @@ type Deps struct {
 // App is every long-lived part of a running authsvc.
 type App struct {
 	logger    *slog.Logger
+	now       func() time.Time
 	pool      *pgxpool.Pool
 	budget    *budget.Budget
 	wacht     *wachtclient.Client
@@ -177,7 +178,7 @@ type App struct {
 // New builds the service. It starts nothing: Run does that.
 func New(cfg Config, deps Deps) (_ *App, err error) {
 	deps = deps.withDefaults()
-	a := &App{logger: deps.Logger, pool: deps.Pool, metrics: telemetry.NewMetrics(deps.Registry), noRotationWorker: cfg.NoRotationWorker}
+	a := &App{logger: deps.Logger, now: deps.Now, pool: deps.Pool, metrics: telemetry.NewMetrics(deps.Registry), noRotationWorker: cfg.NoRotationWorker}
 	a.metrics.SetBuildInfo(deps.Version)
 	if err := a.connectWacht(cfg, deps); err != nil {
 		return nil, err
@@ -211,7 +212,7 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 			a.Close()
 		}
 	}()
-	mux, opts, err := a.routes(cfg, deps.TracerProvider, deps.Registry, deps.Now)
+	mux, opts, err := a.routes(cfg, deps.TracerProvider, deps.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -317,6 +318,7 @@ func (a *App) connectWacht(cfg Config, deps Deps) (err error) {
 		Issuer:        cfg.WachtFrontendURL,
 		Fetcher:       a.wacht,
 		Leeway:        cfg.TokenLeeway,
+		Now:           a.now,
 		Logger:        logger.With("component", "keyset"),
 		OnRefresh:     a.metrics.ObserveJWKSRefresh,
 		OnCacheLookup: a.metrics.ObserveTokenCacheLookup,
@@ -330,12 +332,12 @@ func (a *App) connectWacht(cfg Config, deps Deps) (err error) {
 // routes builds the RPC handlers and mounts them, the webhook receiver
 // and /metrics on one mux. It returns the handler options, which the
 // caller policy's refusals must match.
-func (a *App) routes(cfg Config, tp trace.TracerProvider, reg prometheus.Registerer, now func() time.Time) (*http.ServeMux, []connect.HandlerOption, error) {
+func (a *App) routes(cfg Config, tp trace.TracerProvider, reg prometheus.Registerer) (*http.ServeMux, []connect.HandlerOption, error) {
 	logger := a.logger
 	var exchange service.SessionExchanger
 	if cfg.ExtAuthzCredentials == 0 || cfg.ExtAuthzCredentials&service.CredentialsSessionCookie != 0 {
 		x, err := sessionexchange.New(sessionexchange.Config{
-			Exchanger: a.wacht, Verifier: a.verifier, Logger: logger.With("component", "session_exchange"),
+			Exchanger: a.wacht, Verifier: a.verifier, Logger: logger.With("component", "session_exchange"), Now: a.now,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -352,6 +354,7 @@ func (a *App) routes(cfg Config, tp trace.TracerProvider, reg prometheus.Registe
 		PageTokenKey:   pageKey[:],
 		APIKeyCacheTTL: cfg.APIKeyCacheTTL,
 		ClockLeeway:    cfg.TokenLeeway,
+		Now:            a.now,
 		Authenticate: service.AuthenticateConfig{
 			Credentials:  cfg.ExtAuthzCredentials,
 			TokenCookies: cfg.ExtAuthzTokenCookies,
@@ -371,6 +374,7 @@ func (a *App) routes(cfg Config, tp trace.TracerProvider, reg prometheus.Registe
 		Wacht:        a.wacht,
 		MaxGrace:     cfg.MaxGracePeriod,
 		PollInterval: cfg.RotationPollInterval,
+		Now:          a.now,
 		Logger:       logger.With("component", "rotation"),
 		Observer:     a.metrics,
 	})
@@ -392,7 +396,7 @@ func (a *App) routes(cfg Config, tp trace.TracerProvider, reg prometheus.Registe
 		return nil, nil, err
 	}
 
-	hooks, err := a.webhooks(cfg, now)
+	hooks, err := a.webhooks(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -502,6 +506,7 @@ func newCache[V any](a *App, cfg Config, tp trace.TracerProvider, kc cache.Confi
 	kc.Load = telemetry.Traced(tp, kc.Kind, callerlimit.Loader(a.limiter, kc.Load))
 	kc.MaxStale = cfg.MaxStale
 	kc.MaxEntries = cfg.CacheMaxEntries
+	kc.Now = a.now
 	kc.IsTransient = wachtclient.IsTransient
 	kc.Observer = a.metrics
 	kc.Logger = a.logger.With("component", "cache")
@@ -510,7 +515,7 @@ func newCache[V any](a *App, cfg Config, tp trace.TracerProvider, kc cache.Confi
 
 // webhooks returns the receiver of Wacht's webhooks, which writes what
 // they carry through to the caches.
-func (a *App) webhooks(cfg Config, now func() time.Time) (http.Handler, error) {
+func (a *App) webhooks(cfg Config) (http.Handler, error) {
 	// Deliveries are accepted for as long as they are de-duplicated, and
 	// a deleted user is remembered as deleted as long.
 	accepted := 24 * time.Hour
@@ -523,7 +528,7 @@ func (a *App) webhooks(cfg Config, now func() time.Time) (http.Handler, error) {
 	a.applier, err = writethrough.New(writethrough.Config{
 		Users: a.users, Sessions: a.sessions,
 		Keep:     accepted,
-		Now:      now,
+		Now:      a.now,
 		Logger:   a.logger.With("component", "webhook"),
 		Observer: a.metrics,
 	})
@@ -535,6 +540,7 @@ func (a *App) webhooks(cfg Config, now func() time.Time) (http.Handler, error) {
 		Applier:  a.applier,
 		Deduper:  dedupe,
 		MaxAge:   accepted,
+		Now:      a.now,
 		Logger:   a.logger.With("component", "webhook"),
 		Observer: a.metrics,
 	})

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -44,6 +45,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is the build version the service reports.
 	Version string
+	// Now is the service's wall clock; nil means time.Now. The
+	// emulator's clock is set apart, in Fake.
+	Now func() time.Time
 	// Replicate runs the service as another replica of that harness's
 	// deployment: on its emulator, with its webhook secret and its
 	// database (unless Pool is set). Fake and SeedDemo are then ignored.
@@ -118,6 +122,7 @@ func New(tb testing.TB, opts Options) *Harness {
 		TracerProvider: opts.TracerProvider,
 		Registry:       h.Registry,
 		Version:        opts.Version,
+		Now:            opts.Now,
 	})
 	if err != nil {
 		tb.Fatal(err)
