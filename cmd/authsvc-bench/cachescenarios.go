@@ -17,7 +17,7 @@ func (s *scenarios) memoryHit(ctx context.Context) ([]result, error) {
 		return nil, err
 	}
 	return s.pair(ctx, fmt.Sprintf("GetUser, memory hit (%d users)", len(hot)),
-		side{op: o, target: &target{minRatio: 0.9}}, side{op: o}), ctx.Err()
+		side{op: o, target: &target{minRatio: 0.9}}, side{op: o})
 }
 
 // listSessions lists the sessions of the same few users, each list in
@@ -28,7 +28,7 @@ func (s *scenarios) listSessions(ctx context.Context) ([]result, error) {
 	if err := s.once(ctx, "load the hot users' sessions", o, len(hot)); err != nil {
 		return nil, err
 	}
-	return s.pair(ctx, fmt.Sprintf("ListSessions, memory hit (%d users)", len(hot)), side{op: o}, side{op: o}), ctx.Err()
+	return s.pair(ctx, fmt.Sprintf("ListSessions, memory hit (%d users)", len(hot)), side{op: o}, side{op: o})
 }
 
 // miss reads users no replica has read, so each call loads from the
@@ -40,7 +40,7 @@ func (s *scenarios) miss(ctx context.Context) ([]result, error) {
 	name := fmt.Sprintf("GetUser, miss (Wacht +%s)", s.b.o.missLatency)
 	return s.pair(ctx, name,
 		side{op: s.getUser(p.miss), pool: len(p.miss), split: true},
-		side{op: s.getUser(p.missSerial), pool: len(p.missSerial), split: true}), ctx.Err()
+		side{op: s.getUser(p.missSerial), pool: len(p.missSerial), split: true})
 }
 
 // preloadPostgres reads the users of the Postgres-hit scenario once here,
@@ -56,15 +56,18 @@ func (s *scenarios) preloadPostgres(ctx context.Context) ([]result, error) {
 // Postgres hit.
 func (s *scenarios) postgresHit(ctx context.Context) ([]result, error) {
 	p := s.b.pools
-	rs := s.pair(ctx, "GetUser, Postgres hit (each user once)",
+	rs, err := s.pair(ctx, "GetUser, Postgres hit (each user once)",
 		side{op: s.getUser(p.pg), pool: len(p.pg), split: true},
 		side{op: s.getUser(p.pgSerial), pool: len(p.pgSerial), split: true, target: &target{maxP50: time.Millisecond}})
+	if err != nil {
+		return nil, err
+	}
 	for i := range rs {
 		if rs[i].wachtCalls > 0 {
 			rs[i].notes = append(rs[i].notes, fmt.Sprintf("%d calls reached Wacht: not every read was a Postgres hit", rs[i].wachtCalls))
 		}
 	}
-	return rs, ctx.Err()
+	return rs, nil
 }
 
 // coalescing sends many concurrent GetUser calls for one user nothing has

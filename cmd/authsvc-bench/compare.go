@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	"slices"
 	"time"
+
+	"github.com/authsvc/authsvc/internal/benchratio"
 )
 
 // minBaselineRound is the shortest baseline round of a split comparison.
@@ -31,23 +32,12 @@ type comparison struct {
 // compared is what a comparison measured.
 type compared struct {
 	cs, base stats
-	ratios   []float64 // per round: case req/s ÷ baseline req/s
+	ratios   benchratio.Ratios // per round: case req/s ÷ baseline req/s
 }
 
-// ratio is the median of the rounds' throughput ratios, or 0.
-func (c compared) ratio() float64 {
-	if len(c.ratios) == 0 {
-		return 0
-	}
-	rs := slices.Clone(c.ratios)
-	slices.Sort(rs)
-	if len(rs)%2 == 1 {
-		return rs[len(rs)/2]
-	}
-	return (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
-}
-
-func (c comparison) run(ctx context.Context) compared {
+// run runs the comparison. It fails when a baseline round has no
+// successful call or ctx ends.
+func (c comparison) run(ctx context.Context) (compared, error) {
 	used := 0
 	left := func() int { return c.pool - used }
 	if c.warmup > 0 && !c.split {
@@ -62,45 +52,45 @@ func (c comparison) run(ctx context.Context) compared {
 	rounds := max(c.rounds, 1)
 	per := c.duration / time.Duration(rounds)
 	var (
-		out         compared
 		cases, base []stats
+		caseTook    time.Duration // of the last case round
 	)
-	for r := range rounds {
-		if ctx.Err() != nil || (c.pool > 0 && left() <= 0) {
-			break
-		}
+	caseSide := func(ctx context.Context, r int) (float64, error) {
 		cl := load{workers: c.workers, duration: per, offset: used, op: c.caseOp}
 		if c.pool > 0 {
 			cl.limit = left()
 		}
-		bl := load{workers: c.workers, duration: per, op: c.baseOp}
-		var cs, bs stats
-		switch {
-		case c.split:
+		if c.split {
 			if r < rounds-1 {
 				cl.limit = max(min(c.pool/rounds, left()), 1)
 			}
 			cl.duration = 10 * time.Minute
-			cs = cl.run(ctx)
-			bl.duration = max(cs.elapsed, minBaselineRound)
-			bs = bl.run(ctx)
-		case r%2 == 0:
-			bs = bl.run(ctx)
-			cs = cl.run(ctx)
-		default:
-			cs = cl.run(ctx)
-			bs = bl.run(ctx)
 		}
+		cs := cl.run(ctx)
 		used += cs.started
-		cases, base = append(cases, cs), append(base, bs)
-		if bs.rps() > 0 && cs.requests > 0 {
-			out.ratios = append(out.ratios, cs.rps()/bs.rps())
-		}
+		caseTook = cs.elapsed
+		cases = append(cases, cs)
+		return cs.rps(), nil
 	}
-	out.cs, out.base = merge(cases...), merge(base...)
+	baseSide := func(ctx context.Context, _ int) (float64, error) {
+		bl := load{workers: c.workers, duration: per, op: c.baseOp}
+		if c.split {
+			bl.duration = max(caseTook, minBaselineRound)
+		}
+		bs := bl.run(ctx)
+		base = append(base, bs)
+		return bs.rps(), nil
+	}
+	order := benchratio.Alternate
+	if c.split {
+		order = benchratio.CaseFirst
+	}
+	ratios, err := benchratio.Comparison{Rounds: rounds, Order: order, Baseline: baseSide, Case: caseSide,
+		More: func(int) bool { return c.pool == 0 || left() > 0 }}.Run(ctx)
+	out := compared{cs: merge(cases...), base: merge(base...), ratios: ratios}
 	if c.split {
 		// Using every input up is how a split comparison ends.
 		out.cs.exhausted = false
 	}
-	return out
+	return out, err
 }

@@ -57,24 +57,6 @@ func TestPercentileAndMerge(t *testing.T) {
 	}
 }
 
-func TestComparedRatio(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		ratios []float64
-		want   float64
-	}{
-		{nil, 0},
-		{[]float64{0.9}, 0.9},
-		{[]float64{1.0, 0.5, 0.8}, 0.8},
-		{[]float64{0.4, 1.0, 0.6, 0.8}, 0.7},
-	}
-	for _, tt := range tests {
-		if got := (compared{ratios: tt.ratios}).ratio(); got != tt.want {
-			t.Errorf("ratio of %v = %v, want %v", tt.ratios, got, tt.want)
-		}
-	}
-}
-
 func TestURLOf(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -82,7 +82,7 @@ func (r *result) ratio() float64 {
 	if r.vs == nil {
 		return 0
 	}
-	return r.vs.ratio()
+	return r.vs.ratios.Median()
 }
 
 // p50Ratio is r's p50 divided by its baseline's, or 0 without one.

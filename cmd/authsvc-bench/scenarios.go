@@ -36,18 +36,26 @@ type side struct {
 
 // pair compares a scenario with the no-op RPC at o.concurrency calls in
 // flight (throughput) and at one (latency without queueing).
-func (s *scenarios) pair(ctx context.Context, name string, under, alone side) []result {
+func (s *scenarios) pair(ctx context.Context, name string, under, alone side) ([]result, error) {
 	o := s.b.o
-	return []result{
-		s.compare(ctx, name, o.concurrency, o.warmup, o.duration, under),
-		s.compare(ctx, name, 1, probeWarmup, o.latencyDuration, alone),
+	u, err := s.compare(ctx, name, o.concurrency, o.warmup, o.duration, under)
+	if err != nil {
+		return nil, err
 	}
+	a, err := s.compare(ctx, name, 1, probeWarmup, o.latencyDuration, alone)
+	if err != nil {
+		return nil, err
+	}
+	return []result{u, a}, nil
 }
 
-func (s *scenarios) compare(ctx context.Context, name string, workers int, warmup, duration time.Duration, sd side) result {
+func (s *scenarios) compare(ctx context.Context, name string, workers int, warmup, duration time.Duration, sd side) (result, error) {
 	before := s.b.emu.calls(everyRoute)
-	c := comparison{workers: workers, warmup: warmup, duration: duration, rounds: s.b.o.rounds,
+	c, err := comparison{workers: workers, warmup: warmup, duration: duration, rounds: s.b.o.rounds,
 		caseOp: sd.op, baseOp: s.noop, pool: sd.pool, split: sd.split}.run(ctx)
+	if err != nil {
+		return result{}, fmt.Errorf("%s, %d in flight: %w", name, workers, err)
+	}
 	r := result{name: name, replica: s.rep.name, inFlight: workers, stats: c.cs,
 		wachtCalls: s.b.emu.calls(everyRoute) - before, vs: &c, target: sd.target}
 	switch {
@@ -59,7 +67,7 @@ func (s *scenarios) compare(ctx context.Context, name string, workers int, warmu
 	s.b.logger.Info("measured", "scenario", name, "replica", s.rep.name, "in_flight", workers, "requests", r.requests,
 		"errors", r.errors, "rps", int(r.rps()), "p50", r.p50, "ratio", fmt.Sprintf("%.2f", r.ratio()),
 		"baseline_rps", int(c.base.rps()), "wacht_calls", r.wachtCalls)
-	return r
+	return r, nil
 }
 
 // measure runs l alone and counts the emulator's calls meanwhile.

@@ -18,7 +18,7 @@ func (s *scenarios) verifyRepeated(ctx context.Context) ([]result, error) {
 		return nil, err
 	}
 	o := s.verify(func(int) string { return tok })
-	return s.pair(ctx, "VerifySession, one repeated token", side{op: o, target: &target{minRatio: 0.9}}, side{op: o}), ctx.Err()
+	return s.pair(ctx, "VerifySession, one repeated token", side{op: o, target: &target{minRatio: 0.9}}, side{op: o})
 }
 
 // verifyUnique gives every call a token never seen before: the pools are
@@ -36,7 +36,7 @@ func (s *scenarios) verifyUnique(ctx context.Context) ([]result, error) {
 	underToks, aloneToks := toks[:under], toks[under:]
 	return s.pair(ctx, "VerifySession, unique tokens",
 		side{op: s.verify(func(i int) string { return underToks[i] }), pool: len(underToks), target: &target{minRatio: 0.6}},
-		side{op: s.verify(func(i int) string { return aloneToks[i] }), pool: len(aloneToks)}), ctx.Err()
+		side{op: s.verify(func(i int) string { return aloneToks[i] }), pool: len(aloneToks)})
 }
 
 func poolSize(rps float64, d time.Duration) int {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authsvc/authsvc/internal/benchratio"
 	"github.com/authsvc/authsvc/internal/pgtest"
 )
 
@@ -60,10 +61,10 @@ var ratioCases = []ratioCase{{
 	op: func(_ *testing.B, rig *benchRig, _ int) benchOp { return rig.getUser },
 }}
 
-// Fixed work of each BenchmarkRatios case: after a warm-up of one batch
-// of each, ratioRounds rounds, each of a throughput batch (ratioBatch
-// calls, benchConcurrency in flight) and a latency batch (ratioSerial
-// calls, one in flight) of the no-op RPC and of the case.
+// Fixed work of each BenchmarkRatios case: after a warm-up of one round,
+// ratioRounds rounds, each of a throughput batch (ratioBatch calls,
+// benchConcurrency in flight) and a latency batch (ratioSerial calls, one
+// in flight) of the no-op RPC and of the case.
 const (
 	ratioRounds = 5
 	ratioBatch  = 4000
@@ -83,21 +84,19 @@ func BenchmarkRatios(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			rig := c.rig(b)
 			op := c.op(b, rig, (ratioRounds+1)*(ratioBatch+ratioSerial))
-			m := ratioRun{noop: rig.noop, op: op}
-			if err := m.round(false, false); err != nil { // warm-up
+			if _, err := (&ratioRun{noop: rig.noop, op: op}).comparison(1).Run(b.Context()); err != nil { // warm-up
 				b.Fatal(err)
 			}
 			rig.reads.reset()
-			m = ratioRun{noop: rig.noop, op: op}
+			m := &ratioRun{noop: rig.noop, op: op}
 			b.ReportAllocs()
 			b.ResetTimer()
-			for round := range ratioRounds {
-				if err := m.round(round%2 == 1, true); err != nil {
-					b.Fatal(err)
-				}
+			ratios, err := m.comparison(ratioRounds).Run(b.Context())
+			if err != nil {
+				b.Fatal(err)
 			}
 			b.StopTimer()
-			m.report(b, c)
+			m.report(b, c, ratios)
 			rig.reads.report(b)
 		})
 	}
@@ -106,7 +105,6 @@ func BenchmarkRatios(b *testing.B) {
 // ratioRun accumulates the rounds of one BenchmarkRatios case.
 type ratioRun struct {
 	noop, op             benchOp
-	ratios               []float64 // per round: case throughput / no-op throughput
 	noopTime, opTime     time.Duration
 	noopSerial, opSerial []time.Duration
 	// opBytes and opAllocs are the heap allocations, client and server,
@@ -114,61 +112,53 @@ type ratioRun struct {
 	opBytes, opAllocs uint64
 }
 
-// round runs one throughput batch and one latency batch of each, the
-// case first when caseFirst, and keeps the figures when keep.
-func (m *ratioRun) round(caseFirst, keep bool) error {
-	type pair struct{ noop, op batch }
-	var bytes, allocs uint64
-	run := func(n, conc int) (pair, error) {
-		var p pair
-		var err error
-		caseBatch := func() {
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			p.op, err = runBatch(m.op, n, conc)
-			runtime.ReadMemStats(&after)
-			bytes, allocs = after.TotalAlloc-before.TotalAlloc, after.Mallocs-before.Mallocs
-		}
-		if caseFirst {
-			if caseBatch(); err != nil {
-				return p, err
-			}
-			p.noop, err = runBatch(m.noop, n, conc)
-			return p, err
-		}
-		if p.noop, err = runBatch(m.noop, n, conc); err != nil {
-			return p, err
-		}
-		caseBatch()
-		return p, err
-	}
-	tp, err := run(ratioBatch, benchConcurrency)
-	if err != nil {
-		return err
-	}
-	tpBytes, tpAllocs := bytes, allocs
-	lat, err := run(ratioSerial, 1)
-	if err != nil {
-		return err
-	}
-	if keep {
-		m.ratios = append(m.ratios, tp.noop.elapsed.Seconds()/tp.op.elapsed.Seconds())
-		m.noopTime += tp.noop.elapsed
-		m.opTime += tp.op.elapsed
-		m.noopSerial = append(m.noopSerial, lat.noop.took...)
-		m.opSerial = append(m.opSerial, lat.op.took...)
-		m.opBytes += tpBytes
-		m.opAllocs += tpAllocs
-	}
-	return nil
+// comparison runs the no-op RPC and the case in alternating rounds.
+func (m *ratioRun) comparison(rounds int) benchratio.Comparison {
+	return benchratio.Comparison{Rounds: rounds, Order: benchratio.Alternate, Baseline: m.noopSide, Case: m.caseSide}
 }
 
-func (m *ratioRun) report(b *testing.B, c ratioCase) {
-	slices.Sort(m.ratios)
+// noopSide runs a throughput batch and a latency batch of the no-op RPC
+// and returns its throughput.
+func (m *ratioRun) noopSide(ctx context.Context, _ int) (float64, error) {
+	tp, err := runBatch(ctx, m.noop, ratioBatch, benchConcurrency)
+	if err != nil {
+		return 0, err
+	}
+	lat, err := runBatch(ctx, m.noop, ratioSerial, 1)
+	if err != nil {
+		return 0, err
+	}
+	m.noopTime += tp.elapsed
+	m.noopSerial = append(m.noopSerial, lat.took...)
+	return ratioBatch / tp.elapsed.Seconds(), nil
+}
+
+// caseSide runs a throughput batch, counting its allocations, and a
+// latency batch of the case and returns its throughput.
+func (m *ratioRun) caseSide(ctx context.Context, _ int) (float64, error) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	tp, err := runBatch(ctx, m.op, ratioBatch, benchConcurrency)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		return 0, err
+	}
+	lat, err := runBatch(ctx, m.op, ratioSerial, 1)
+	if err != nil {
+		return 0, err
+	}
+	m.opTime += tp.elapsed
+	m.opSerial = append(m.opSerial, lat.took...)
+	m.opBytes += after.TotalAlloc - before.TotalAlloc
+	m.opAllocs += after.Mallocs - before.Mallocs
+	return ratioBatch / tp.elapsed.Seconds(), nil
+}
+
+func (m *ratioRun) report(b *testing.B, c ratioCase, ratios benchratio.Ratios) {
 	slices.Sort(m.noopSerial)
 	slices.Sort(m.opSerial)
-	ops := float64(len(m.ratios) * ratioBatch)
-	ratio := m.ratios[len(m.ratios)/2]
+	ops := float64(len(ratios) * ratioBatch)
+	ratio := ratios.Median()
 	opP50, noopP50 := percentile(m.opSerial, 50), percentile(m.noopSerial, 50)
 	p50Ratio := float64(opP50) / float64(noopP50)
 	b.ReportMetric(float64(m.opTime.Nanoseconds())/ops, "ns/op")
@@ -180,7 +170,7 @@ func (m *ratioRun) report(b *testing.B, c ratioCase) {
 	reportLatency(b, "", m.opSerial)
 	reportLatency(b, "noop-", m.noopSerial)
 	b.Logf("%s: throughput %.2fx the no-op RPC's (rounds: %s); p50 alone %v vs %v (%.2fx); target: %s",
-		c.name, ratio, fmtRatios(m.ratios), opP50, noopP50, p50Ratio, c.target)
+		c.name, ratio, fmtRatios(slices.Sorted(slices.Values(ratios))), opP50, noopP50, p50Ratio, c.target)
 }
 
 // batch is the outcome of runBatch.
@@ -191,8 +181,8 @@ type batch struct {
 
 // runBatch makes n calls of op, conc at a time, and returns the wall time
 // and each call's latency. It stops at the first error.
-func runBatch(op benchOp, n, conc int) (batch, error) {
-	ctx, cancel := context.WithCancelCause(context.Background())
+func runBatch(ctx context.Context, op benchOp, n, conc int) (batch, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
 		next atomic.Int64
