@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/authsvc/authsvc/internal/freshdb"
 )
 
 const (
@@ -27,7 +29,7 @@ type bench struct {
 	o      *options
 	logger *slog.Logger
 	emu    *emulator
-	db     *database
+	db     *freshdb.Database
 	dir    string
 	pools  pools
 
@@ -96,14 +98,14 @@ func newBench(ctx context.Context, o *options, logger *slog.Logger) (_ *bench, e
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("database created", "name", b.db.name)
+	logger.Info("database created", "name", b.db.Name)
 	return b, nil
 }
 
 // start starts a replica with the given Wacht budget and returns it with
 // its clients.
 func (b *bench) start(ctx context.Context, name string, rpm int) (*replica, *clients, error) {
-	env := replicaEnv(b.emu, b.db.url, b.o.logLevel)
+	env := replicaEnv(b.emu, b.db.URL, b.o.logLevel)
 	env["AUTHSVC_USER_TTL"] = cacheTTL
 	env["AUTHSVC_SESSIONS_TTL"] = cacheTTL
 	env["AUTHSVC_WACHT_REQUESTS_PER_MINUTE"] = strconv.Itoa(rpm)
@@ -127,7 +129,7 @@ func (b *bench) close() {
 		r.stop()
 	}
 	if b.db != nil {
-		if err := b.db.drop(); err != nil {
+		if err := dropDatabase(b.db); err != nil {
 			b.logger.Error("drop the benchmark database", "error", err)
 		}
 	}

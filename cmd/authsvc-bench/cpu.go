@@ -89,9 +89,9 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	defer func() { _ = db.drop() }()
+	defer func() { _ = dropDatabase(db) }()
 
-	env := replicaEnv(emu, db.url, o.logLevel)
+	env := replicaEnv(emu, db.URL, o.logLevel)
 	rep, err := startReplica(ctx, o.bin, "authsvc", dir, env)
 	if err != nil {
 		return err

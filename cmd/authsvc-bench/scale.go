@@ -137,7 +137,7 @@ func runScaleOnce(ctx context.Context, o *options, logger *slog.Logger, start st
 		return nil, err
 	}
 	defer func() {
-		if derr := db.drop(); derr != nil && err == nil {
+		if derr := dropDatabase(db); derr != nil && err == nil {
 			err = derr
 		}
 	}()
@@ -151,7 +151,7 @@ func runScaleOnce(ctx context.Context, o *options, logger *slog.Logger, start st
 	for _, s := range seededUsers {
 		l.users = append(l.users, &scaleUser{id: s.userID, signInID: s.signInID, sessionID: s.sessionID})
 	}
-	env := replicaEnv(emu, db.url, o.logLevel)
+	env := replicaEnv(emu, db.URL, o.logLevel)
 	env["WACHT_WEBHOOK_SECRET"] = secret
 	maps.Copy(env, so.replicaEnv)
 	res := &scaleResult{start: start, replicas: n, users: len(l.users)}
@@ -187,7 +187,7 @@ func runScaleOnce(ctx context.Context, o *options, logger *slog.Logger, start st
 		return nil, err
 	}
 	defer stopReplicas(l.replicas, l.clients)
-	if res.tablesStart, err = tableSizes(ctx, db.url); err != nil {
+	if res.tablesStart, err = tableSizes(ctx, db.URL); err != nil {
 		return nil, err
 	}
 
@@ -210,7 +210,7 @@ func runScaleOnce(ctx context.Context, o *options, logger *slog.Logger, start st
 	res.wacht = meter.figures(measureFrom, end)
 	res.changes, res.revocations = l.changeLags.snapshot(), l.revokeLags.snapshot()
 	res.delivered, res.retried, res.failed = l.hooks.delivered.Load(), l.hooks.retried.Load(), l.hooks.failed.Load()
-	if res.tablesEnd, err = tableSizes(ctx, db.url); err != nil {
+	if res.tablesEnd, err = tableSizes(ctx, db.URL); err != nil {
 		return nil, err
 	}
 	logger.Info("run done")
@@ -218,7 +218,7 @@ func runScaleOnce(ctx context.Context, o *options, logger *slog.Logger, start st
 }
 
 // startReplicas starts n replicas named prefix1, prefix2, … with env, one
-// after the other (the first migrates the database), with their clients.
+// after the other, with their clients.
 func startReplicas(ctx context.Context, bin, prefix, dir string, env map[string]string, n, conns int) ([]*replica, []*clients, error) {
 	var reps []*replica
 	var cls []*clients
