@@ -116,7 +116,7 @@ func (b *bench) start(ctx context.Context, name string, rpm int) (*replica, *cli
 	b.replicas = append(b.replicas, r)
 	c := newClients(r.url, b.o.conns)
 	b.clients = append(b.clients, c)
-	b.logger.Info("replica serving", "name", name, "url", r.url, "pid", r.cmd.Process.Pid, "wacht_requests_per_minute", rpm)
+	b.logger.Info("replica serving", "name", name, "url", r.url, "pid", r.proc.Pid(), "wacht_requests_per_minute", rpm)
 	return r, c, nil
 }
 

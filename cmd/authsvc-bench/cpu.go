@@ -102,7 +102,7 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 		return err
 	}
 	defer floor.stop()
-	logger.Info("servers up", "authsvc_pid", rep.cmd.Process.Pid, "floor_pid", floor.pid())
+	logger.Info("servers up", "authsvc_pid", rep.proc.Pid(), "floor_pid", floor.pid())
 
 	n, reps := o.cpuRequests, o.cpuReps
 	fresh := 2 * reps * (n + cpuWarmup) // each fresh case: both transports, every repetition
@@ -189,7 +189,7 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 				}
 				run := runs[tr]*2 + transportIndex(tr)
 				logger.Info("measuring", "repetition", r+1, "transport", tr, "case", cs.name)
-				fig, err := measureCPU(ctx, c, rep.cmd.Process.Pid, cs.rpc, cs.want, n, o.cpuInFlight,
+				fig, err := measureCPU(ctx, c, rep.proc.Pid(), cs.rpc, cs.want, n, o.cpuInFlight,
 					func(i int) string { return cs.token(run, i) })
 				if err != nil {
 					c.close()

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// childAttr makes the kernel kill a replica if this process dies without
-// stopping it.
+// childAttr makes the kernel kill a child (the CPU floor server) if this
+// process dies without stopping it.
 func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// childAttr has nothing to add outside Linux: replicas are stopped by
-// the deferred clean-up only.
+// childAttr has nothing to add outside Linux: the CPU floor server is
+// stopped by the deferred clean-up only.
 func childAttr() *syscall.SysProcAttr { return nil }
 
 // threadCPU is not read outside Linux; the signature cost is then 0.

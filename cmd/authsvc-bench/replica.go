@@ -5,17 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"connectrpc.com/connect"
-	healthv1 "google.golang.org/grpc/health/grpc_health_v1"
+	"github.com/authsvc/authsvc/internal/authproc"
 )
 
 const (
@@ -31,42 +29,37 @@ type replica struct {
 	name    string
 	url     string
 	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	err     error // the process's exit error, once done is closed
+	proc    *authproc.Process
 }
 
 // startReplica runs `bin serve` with env (plus PATH and HOME) on a free
 // loopback port, its output going to a log file in dir, and waits until
 // its health check answers SERVING.
 func startReplica(ctx context.Context, bin, name, dir string, env map[string]string) (*replica, error) {
+	// The port is chosen here, not read from the replica's logs, which
+	// -log-level may silence.
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, fmt.Errorf("start replica %s: %w", name, err)
 	}
-	r := &replica{name: name, url: "http://" + addr, logPath: filepath.Join(dir, name+".log"), done: make(chan struct{})}
+	r := &replica{name: name, logPath: filepath.Join(dir, name+".log")}
 	logFile, err := os.Create(r.logPath)
 	if err != nil {
 		return nil, fmt.Errorf("start replica %s: %w", name, err)
 	}
 	defer logFile.Close()
-	r.cmd = exec.Command(bin, "serve")
-	r.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "AUTHSVC_ADDR=" + addr}
-	for k, v := range env {
-		r.cmd.Env = append(r.cmd.Env, k+"="+v)
+	env = maps.Clone(env)
+	env["AUTHSVC_ADDR"] = addr
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	r.proc, err = authproc.Start(ctx, bin, authproc.Options{Args: []string{"serve"}, Env: env, Stdout: logFile, Stderr: logFile})
+	if err != nil {
+		return nil, fmt.Errorf("replica %s: %w\n%s", name, err, r.logTail())
 	}
-	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
-	r.cmd.SysProcAttr = childAttr()
-	if err := r.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start replica %s: %w", name, err)
-	}
-	go func() {
-		r.err = r.cmd.Wait()
-		close(r.done)
-	}()
-	if err := r.waitServing(ctx); err != nil {
+	r.url = r.proc.URL
+	if err := r.proc.WaitServing(ctx); err != nil {
 		r.stop()
-		return nil, err
+		return nil, fmt.Errorf("replica %s: %w\n%s", name, err, r.logTail())
 	}
 	return r, nil
 }
@@ -81,52 +74,14 @@ func freeAddr() (string, error) {
 	return addr, ln.Close()
 }
 
-// waitServing polls the gRPC health check until it answers SERVING.
-func (r *replica) waitServing(ctx context.Context) error {
-	c := newClients(r.url, 1)
-	defer c.close()
-	deadline := time.Now().Add(startTimeout)
-	var last error
-	for time.Now().Before(deadline) {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		res, err := c.health[0].CallUnary(cctx, connect.NewRequest(&healthv1.HealthCheckRequest{}))
-		cancel()
-		if err == nil && res.Msg.GetStatus() == healthv1.HealthCheckResponse_SERVING {
-			return nil
-		}
-		last = err
-		select {
-		case <-r.done:
-			return fmt.Errorf("replica %s exited before serving: %v\n%s", r.name, r.err, r.logTail())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("replica %s was not SERVING on %s within %s (last error: %v)\n%s", r.name, r.url, startTimeout, last, r.logTail())
-}
-
 // stop sends SIGTERM, and SIGKILL after stopTimeout, and waits for the
 // process to exit. It is safe to call more than once.
-func (r *replica) stop() {
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(stopTimeout):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
-}
+func (r *replica) stop() { _ = r.proc.Stop(stopTimeout) }
 
 // memory reads the process's resident set size now (VmRSS) and at its
 // peak (VmHWM), in bytes.
 func (r *replica) memory() (rss, peak int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.proc.Pid()))
 	if err != nil {
 		return 0, 0, fmt.Errorf("read memory of replica %s: %w", r.name, err)
 	}

@@ -3,22 +3,19 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authsvc/authsvc/internal/authproc"
 )
 
 // Build compiles cmd/authsvc into dir and returns the binary's path.
@@ -39,11 +36,9 @@ type Instance struct {
 	// URL is the base URL it serves on, such as http://127.0.0.1:43121.
 	URL string
 
-	cmd    *exec.Cmd
+	proc   *authproc.Process
 	stdout *lockedBuffer
 	stderr *lockedBuffer
-	done   chan struct{}
-	err    error
 }
 
 // Start runs bin with args and the given environment (and nothing else
@@ -51,61 +46,20 @@ type Instance struct {
 // logs that it is listening, and stops it when the test ends.
 func Start(tb testing.TB, bin string, env map[string]string, args ...string) *Instance {
 	tb.Helper()
-	inst := &Instance{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	inst.cmd = exec.Command(bin, args...)
-	inst.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	if _, ok := env["AUTHSVC_ADDR"]; !ok {
-		inst.cmd.Env = append(inst.cmd.Env, "AUTHSVC_ADDR=127.0.0.1:0")
+	inst := &Instance{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := authproc.Start(ctx, bin, authproc.Options{Args: args, Env: env, Stdout: inst.stdout, Stderr: inst.stderr})
+	if err != nil {
+		tb.Fatalf("%v\nstderr:\n%s", err, inst.Stderr())
 	}
-	for k, v := range env {
-		inst.cmd.Env = append(inst.cmd.Env, k+"="+v)
-	}
-	inst.cmd.Stdout = inst.stdout
-	pr, pw := io.Pipe()
-	inst.cmd.Stderr = io.MultiWriter(inst.stderr, pw)
-	if err := inst.cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", bin, err)
-	}
-	go func() {
-		inst.err = inst.cmd.Wait()
-		pw.Close()
-		close(inst.done)
-	}()
+	inst.proc, inst.URL = p, p.URL
 	tb.Cleanup(func() {
 		inst.Stop(tb)
 		if tb.Failed() {
 			tb.Logf("authsvc stderr:\n%s", inst.Stderr())
 		}
 	})
-
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		sent := false
-		for sc.Scan() {
-			var line struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
-			}
-			if !sent && json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				addr <- line.Addr
-				sent = true
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	select {
-	case a := <-addr:
-		inst.URL = "http://" + a
-		if env["AUTHSVC_TLS_CERT"] != "" {
-			inst.URL = "https://" + a
-		}
-	case <-inst.done:
-		tb.Fatalf("authsvc exited before listening: %v\nstderr:\n%s", inst.err, inst.Stderr())
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("authsvc did not start listening within 60s\nstderr:\n%s", inst.Stderr())
-	}
 	return inst
 }
 
@@ -113,24 +67,15 @@ func Start(tb testing.TB, bin string, env map[string]string, args ...string) *In
 // exit error (nil for a clean exit).
 func (i *Instance) Stop(tb testing.TB) error {
 	tb.Helper()
-	select {
-	case <-i.done:
-		return i.err
-	default:
+	err := i.proc.Stop(30 * time.Second)
+	if errors.Is(err, authproc.ErrKilled) {
+		tb.Errorf("authsvc: %v", err)
 	}
-	_ = i.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-i.done:
-	case <-time.After(30 * time.Second):
-		_ = i.cmd.Process.Kill()
-		<-i.done
-		tb.Errorf("authsvc did not exit within 30s of SIGTERM")
-	}
-	return i.err
+	return err
 }
 
 // Signal sends sig to the process.
-func (i *Instance) Signal(sig os.Signal) error { return i.cmd.Process.Signal(sig) }
+func (i *Instance) Signal(sig os.Signal) error { return i.proc.Signal(sig) }
 
 // Stdout returns what the process printed on standard output so far.
 func (i *Instance) Stdout() string { return i.stdout.String() }
@@ -141,22 +86,11 @@ func (i *Instance) Stderr() string { return i.stderr.String() }
 // WaitServing polls gRPC health over plain HTTP until it answers SERVING.
 func (i *Instance) WaitServing(tb testing.TB, ctx context.Context) {
 	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, i.URL+"/grpc.health.v1.Health/Check",
-			strings.NewReader(`{}`))
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if bytes.Contains(body, []byte("SERVING")) && !bytes.Contains(body, []byte("NOT_SERVING")) {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := i.proc.WaitServing(ctx); err != nil {
+		tb.Fatalf("authsvc at %s: %v\nstderr:\n%s", i.URL, err, i.Stderr())
 	}
-	tb.Fatalf("authsvc at %s was not SERVING within 30s\nstderr:\n%s", i.URL, i.Stderr())
 }
 
 // RunOnce runs bin to completion with env and args and returns its
