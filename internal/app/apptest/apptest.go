@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
@@ -20,6 +21,7 @@ import (
 	"github.com/authsvc/authsvc/gen/authsvc/v1/authsvcv1connect"
 	"github.com/authsvc/authsvc/internal/app"
 	"github.com/authsvc/authsvc/internal/pgtest"
+	"github.com/authsvc/authsvc/internal/service"
 	"github.com/authsvc/authsvc/internal/telemetry"
 	"github.com/authsvc/authsvc/internal/wachtfake"
 )
@@ -200,4 +202,9 @@ func (h *Harness) AuthClient(opts ...connect.ClientOption) authsvcv1connect.Auth
 // AdminClient returns an AdminService client on h.
 func (h *Harness) AdminClient(opts ...connect.ClientOption) authsvcv1connect.AdminServiceClient {
 	return authsvcv1connect.NewAdminServiceClient(h.HTTPClient, h.URL, opts...)
+}
+
+// CheckClient returns a client of Envoy's Check on h.
+func (h *Harness) CheckClient(opts ...connect.ClientOption) *connect.Client[authv3.CheckRequest, authv3.CheckResponse] {
+	return connect.NewClient[authv3.CheckRequest, authv3.CheckResponse](h.HTTPClient, h.URL+service.ExtAuthzCheckProcedure, opts...)
 }
