@@ -53,10 +53,20 @@ func TestScheduleFailure(t *testing.T) {
 				newID = ids[1]
 			}
 			msg := err.Error()
-			for _, s := range []string{"replacement key " + newID + " was created", "revocation could not be scheduled", "read-only"} {
+			for _, s := range []string{"replacement key " + newID + " was created", "revocation could not be scheduled",
+				"key " + old.ID + " is unchanged and still works: call RotateAPIKey again later"} {
 				if !strings.Contains(msg, s) {
 					t.Errorf("error %q does not say %q", msg, s)
 				}
+			}
+			// The database's error is the operator's to read, not the
+			// caller's: it is logged, and the error (which the audit log
+			// keeps too) leaves it out.
+			if strings.Contains(msg, "read-only") {
+				t.Errorf("error %q carries the database's error", msg)
+			}
+			if n := strings.Count(e.logs.String(), "scheduled_revocations is read-only"); n != 1 {
+				t.Errorf("the database's error was logged %d times, want once", n)
 			}
 			wantOutcome, wantSay, wantActive := rotation.OutcomeFailed, "revoked again", false
 			if tc.revokeFails {

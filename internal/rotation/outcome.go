@@ -19,35 +19,36 @@ import (
 // marked as no longer pending before the replacement is revoked: the
 // worker revokes only the old keys of pending rotations, so the app is
 // never left without a working key.
+//
+// cause, and the errors of marking the rotation and of revoking the
+// replacement, are logged here and nowhere else: the error returned, which callers and the audit log read,
+// says what was done and what is left to do.
 func (r *Rotator) unscheduled(ctx context.Context, rec *Record, cause error) error {
 	r.log.ErrorContext(ctx, "api key rotation: replacement key created but the old key's revocation could not be scheduled",
 		rec.logAttrs("new_key_id", rec.NewKeyID, "error", cause)...)
-	revokesAt := rec.PreviousKeyRevokesAt
+	ns := &NotScheduledError{RotationID: rec.ID, AppSlug: rec.AppSlug, PreviousKeyID: rec.PreviousKeyID,
+		NewKeyID: rec.NewKeyID, RevokesAt: rec.PreviousKeyRevokesAt}
 	rec.PreviousKeyRevokesAt = time.Time{}
 	rec.Outcome = OutcomeUnknown
-	rec.Error = fmt.Sprintf("replacement key %s was created but the old key's revocation could not be scheduled (%v); revoking the replacement",
-		rec.NewKeyID, cause)
+	rec.Error = fmt.Sprintf("replacement key %s was created but the old key's revocation could not be scheduled; revoking the replacement",
+		rec.NewKeyID)
 	wctx, cancel := writeContext(ctx)
 	defer cancel()
-	marked := r.store.update(wctx, *rec) == nil
+	if err := r.store.update(wctx, *rec); err != nil {
+		ns.Unrecorded = true
+		r.log.ErrorContext(ctx, "api key rotation: the rotation could not be marked as no longer pending",
+			rec.logAttrs("new_key_id", rec.NewKeyID, "revokes_at", ns.RevokesAt, "error", err)...)
+	}
 	revokeErr := r.wacht.RevokeAPIKey(wctx, rec.AppSlug, rec.NewKeyID,
 		"authsvc rotation "+rec.ID+": the old key's revocation could not be scheduled")
 
 	outcome := OutcomeFailed
-	err := fmt.Errorf("rotate api key %s: replacement key %s was created but the old key's revocation could not be scheduled (%w: %w); "+
-		"the replacement was revoked again and key %s is unchanged",
-		rec.PreviousKeyID, rec.NewKeyID, ErrNotScheduled, cause, rec.PreviousKeyID)
 	if revokeErr != nil && !errors.Is(revokeErr, wachtclient.ErrNotFound) {
-		outcome = OutcomeUnknown
-		err = fmt.Errorf("rotate api key %s: replacement key %s was created but the old key's revocation could not be scheduled (%w: %w), "+
-			"and revoking the replacement failed too (%v): revoke key %s of app %q by hand; key %s is unchanged",
-			rec.PreviousKeyID, rec.NewKeyID, ErrNotScheduled, cause, revokeErr, rec.NewKeyID, rec.AppSlug, rec.PreviousKeyID)
+		outcome, ns.ReplacementLeft = OutcomeUnknown, true
+		r.log.ErrorContext(ctx, "api key rotation: revoking the replacement key failed: revoke it by hand",
+			rec.logAttrs("new_key_id", rec.NewKeyID, "error", revokeErr)...)
 	}
-	if !marked {
-		err = fmt.Errorf("%w; the audit log could not be updated either: check that rotation %s is not pending, "+
-			"or key %s may be revoked at %s", err, rec.ID, rec.PreviousKeyID, revokesAt.Format(time.RFC3339))
-	}
-	return r.fail(ctx, rec, outcome, err)
+	return r.fail(ctx, rec, outcome, ns)
 }
 
 // fail records rec with outcome and err, logs it, and returns err.

@@ -156,9 +156,10 @@ func (m errorMapper) toConnect(ctx context.Context, err error) error {
 		return ce
 	}
 	var (
-		invalid *invalidArgumentError
-		perm    *permissionError
-		ce      *callerError
+		invalid      *invalidArgumentError
+		perm         *permissionError
+		ce           *callerError
+		notScheduled *rotation.NotScheduledError
 	)
 	switch {
 	case errors.As(err, &ce):
@@ -175,9 +176,10 @@ func (m errorMapper) toConnect(ctx context.Context, err error) error {
 		return connect.NewError(connect.CodePermissionDenied, perm)
 	case errors.Is(err, rotation.ErrInvalidArgument):
 		return connect.NewError(connect.CodeInvalidArgument, err)
-	case errors.Is(err, rotation.ErrNotScheduled):
-		m.logger.ErrorContext(ctx, "key rotation could not be scheduled", "error", err)
-		return connect.NewError(connect.CodeUnavailable, err)
+	case errors.As(err, &notScheduled):
+		// Its message is written for the caller; the rotator logged the
+		// cause.
+		return connect.NewError(connect.CodeUnavailable, errors.New(notScheduled.Error()))
 	}
 	if reason, ok := RefusalReason(err); ok {
 		ce := connect.NewError(connect.CodeUnauthenticated, err)

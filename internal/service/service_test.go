@@ -12,6 +12,7 @@ import (
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/cache"
+	"github.com/authsvc/authsvc/internal/rotation"
 	"github.com/authsvc/authsvc/internal/sessiontoken"
 	"github.com/authsvc/authsvc/internal/wachtclient"
 )
@@ -96,6 +97,7 @@ func TestErrorMapping(t *testing.T) {
 		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), connect.CodeDeadlineExceeded},
 		{"already_connect", connect.NewError(connect.CodeAborted, errors.New("x")), connect.CodeAborted},
 		{"anything_else", errors.New("boom with a secret inside"), connect.CodeInternal},
+		{"rotation_not_scheduled", &rotation.NotScheduledError{PreviousKeyID: "k1", NewKeyID: "k2"}, connect.CodeUnavailable},
 	}
 	for _, tt := range tests {
 		got := m.toConnect(context.Background(), tt.err)
@@ -127,6 +129,15 @@ func TestErrorMapping(t *testing.T) {
 		{"outcome_unknown", fmt.Errorf("revoke 7: %w", errors.Join(wachtclient.ErrOutcomeUnknown, pgCause)),
 			"unknown: Wacht failed while making the change, which may or may not have been made: read it back before retrying"},
 		{"postgres", fmt.Errorf("invalidate: %w", pgCause), "internal: internal error"},
+		{"rotation_not_scheduled", fmt.Errorf("rotate: %w: %w", &rotation.NotScheduledError{
+			RotationID: "12", AppSlug: "orders-api", PreviousKeyID: "k1", NewKeyID: "k2",
+		}, pgCause), "unavailable: rotate api key k1: replacement key k2 was created but the old key's revocation could not be scheduled; " +
+			"the replacement was revoked again (its secret was never handed out); key k1 is unchanged and still works: call RotateAPIKey again later"},
+		{"rotation_not_scheduled_replacement_left", &rotation.NotScheduledError{
+			RotationID: "12", AppSlug: "orders-api", PreviousKeyID: "k1", NewKeyID: "k2", ReplacementLeft: true,
+		}, "unavailable: rotate api key k1: replacement key k2 was created but the old key's revocation could not be scheduled, " +
+			`and revoking the replacement failed too: revoke key k2 of app "orders-api" by hand (its secret was never handed out); ` +
+			"key k1 is unchanged and still works: call RotateAPIKey again later"},
 	}
 	for _, tt := range messages {
 		if got := m.toConnect(context.Background(), tt.err).Error(); got != tt.want {
