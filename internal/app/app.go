@@ -315,13 +315,12 @@ func (a *App) connectWacht(cfg Config, deps Deps) (err error) {
 		return fmt.Errorf("wacht client: %w", err)
 	}
 	a.verifier, err = sessiontoken.New(sessiontoken.Config{
-		Issuer:        cfg.WachtFrontendURL,
-		Fetcher:       a.wacht,
-		Leeway:        cfg.TokenLeeway,
-		Now:           a.now,
-		Logger:        logger.With("component", "keyset"),
-		OnRefresh:     a.metrics.ObserveJWKSRefresh,
-		OnCacheLookup: a.metrics.ObserveTokenCacheLookup,
+		Issuer:   cfg.WachtFrontendURL,
+		Fetcher:  a.wacht,
+		Leeway:   cfg.TokenLeeway,
+		Now:      a.now,
+		Logger:   logger.With("component", "keyset"),
+		Observer: a.metrics,
 	})
 	if err != nil {
 		return fmt.Errorf("session token verifier: %w", err)

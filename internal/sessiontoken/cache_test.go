@@ -12,26 +12,39 @@ import (
 	"github.com/authsvc/authsvc/internal/sessiontoken"
 )
 
-// lookupCounter counts cache hits and misses through Config.OnCacheLookup.
-type lookupCounter struct{ hits, misses atomic.Int64 }
+// counter is a [sessiontoken.Observer] that counts what it is told.
+type counter struct {
+	hits, misses            atomic.Int64
+	refreshOK, refreshFails atomic.Int64
+}
 
-func (c *lookupCounter) hook(cfg *sessiontoken.Config) {
-	cfg.OnCacheLookup = func(hit bool) {
-		if hit {
-			c.hits.Add(1)
-		} else {
-			c.misses.Add(1)
-		}
+func (c *counter) ObserveTokenCacheLookup(hit bool) {
+	if hit {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
 	}
 }
 
-func (c *lookupCounter) get() [2]int64 { return [2]int64{c.hits.Load(), c.misses.Load()} }
+func (c *counter) ObserveJWKSRefresh(ok bool) {
+	if ok {
+		c.refreshOK.Add(1)
+	} else {
+		c.refreshFails.Add(1)
+	}
+}
+
+// hook makes c the Observer of a verifier's Config.
+func (c *counter) hook(cfg *sessiontoken.Config) { cfg.Observer = c }
+
+// get returns the cache hits and misses.
+func (c *counter) get() [2]int64 { return [2]int64{c.hits.Load(), c.misses.Load()} }
 
 func TestCacheHitReturnsSameClaims(t *testing.T) {
 	t.Parallel()
 	key := newTestKey(t, "1")
 	f := newFakeFetcher(jwksOf(t, key))
-	var lc lookupCounter
+	var lc counter
 	v := newVerifier(t, f, newFakeClock(baseTime), lc.hook)
 	tok := key.mint(t, validClaims(baseTime))
 	ctx := context.Background()
@@ -76,7 +89,7 @@ func TestCacheExpiry(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			clk := newFakeClock(baseTime)
-			var lc lookupCounter
+			var lc counter
 			v := newVerifier(t, newFakeFetcher(jwksOf(t, key)), clk, lc.hook)
 			tok := key.mint(t, validClaims(baseTime))
 			if _, err := v.Verify(context.Background(), tok); err != nil {
@@ -95,7 +108,7 @@ func TestCacheExpiry(t *testing.T) {
 func TestFailuresAreNotCached(t *testing.T) {
 	t.Parallel()
 	key, forger := newTestKey(t, "1"), newTestKey(t, "2")
-	var lc lookupCounter
+	var lc counter
 	v := newVerifier(t, newFakeFetcher(jwksOf(t, key)), newFakeClock(baseTime), lc.hook)
 	tok := forger.mint(t, validClaims(baseTime))
 	for range 3 {

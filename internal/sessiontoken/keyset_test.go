@@ -3,7 +3,6 @@ package sessiontoken_test
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,16 +28,8 @@ func TestRefetchFailureKeepsOldKeys(t *testing.T) {
 			t.Parallel()
 			f := newFakeFetcher(jwksOf(t, key))
 			clk := newFakeClock(baseTime)
-			var okCount, failCount atomic.Int64
-			v := newVerifier(t, f, clk, func(c *sessiontoken.Config) {
-				c.OnRefresh = func(ok bool) {
-					if ok {
-						okCount.Add(1)
-					} else {
-						failCount.Add(1)
-					}
-				}
-			})
+			var obs counter
+			v := newVerifier(t, f, clk, obs.hook)
 			f.serve(tt.body, tt.err)
 			ctx := context.Background()
 
@@ -56,8 +47,8 @@ func TestRefetchFailureKeepsOldKeys(t *testing.T) {
 			if _, err := v.Verify(ctx, key.mint(t, validClaims(clk.Now()))); err != nil {
 				t.Errorf("Verify(good token) after failed refreshes: %v", err)
 			}
-			if got, want := [2]int64{okCount.Load(), failCount.Load()}, [2]int64{1, 2}; got != want {
-				t.Errorf("OnRefresh (ok, failed) = %v, want %v", got, want)
+			if got, want := [2]int64{obs.refreshOK.Load(), obs.refreshFails.Load()}, [2]int64{1, 2}; got != want {
+				t.Errorf("ObserveJWKSRefresh (ok, failed) = %v, want %v", got, want)
 			}
 		})
 	}

@@ -114,11 +114,7 @@ func (v *Verifier) startFetch(ctx context.Context, force bool) (f *flight, ok bo
 // load fetches and parses the key set and installs it if it has usable
 // keys. When keys disappear, the verified-token cache is cleared.
 func (v *Verifier) load(ctx context.Context) (err error) {
-	defer func() {
-		if v.onRefresh != nil {
-			v.onRefresh(err == nil)
-		}
-	}()
+	defer func() { v.observer.ObserveJWKSRefresh(err == nil) }()
 	raw, err := v.fetcher.FetchJWKS(ctx)
 	if err != nil {
 		return fmt.Errorf("fetch key set: %w", err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,14 +54,8 @@ func TestRotationOverlapKeepsCachedTokens(t *testing.T) {
 	oldKey, newKey := newTestKey(t, "1"), newTestKey(t, "2")
 	f := newFakeFetcher(jwksOf(t, oldKey))
 	clk := newFakeClock(baseTime)
-	var hits atomic.Int64
-	v := newVerifier(t, f, clk, func(c *sessiontoken.Config) {
-		c.OnCacheLookup = func(hit bool) {
-			if hit {
-				hits.Add(1)
-			}
-		}
-	})
+	var obs counter
+	v := newVerifier(t, f, clk, obs.hook)
 	ctx := context.Background()
 	oldTok := oldKey.mint(t, validClaims(baseTime))
 	first, err := v.Verify(ctx, oldTok)
@@ -77,8 +70,8 @@ func TestRotationOverlapKeepsCachedTokens(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify after adding a key: %v", err)
 	}
-	if !cmp.Equal(again, first) || hits.Load() != 1 {
-		t.Errorf("cached entry lost when a key was added (same=%v hits=%d)", cmp.Equal(again, first), hits.Load())
+	if !cmp.Equal(again, first) || obs.hits.Load() != 1 {
+		t.Errorf("cached entry lost when a key was added (same=%v hits=%d)", cmp.Equal(again, first), obs.hits.Load())
 	}
 	if _, err := v.Verify(ctx, newKey.mint(t, validClaims(baseTime))); err != nil {
 		t.Errorf("Verify(new key token): %v", err)

@@ -71,12 +71,9 @@ type Config struct {
 	// Logger receives key set events; it never sees tokens. Default
 	// slog.Default().
 	Logger *slog.Logger
-	// OnRefresh, if set, is called after every key set fetch (periodic,
-	// explicit or on demand) with whether it succeeded.
-	OnRefresh func(ok bool)
-	// OnCacheLookup, if set, is called on every verification that passed
-	// the size check with whether the verified-token cache answered it.
-	OnCacheLookup func(hit bool)
+	// Observer is told of key set fetches and verified-token cache
+	// lookups, for metrics; nil means none.
+	Observer Observer
 }
 
 // Verifier checks Wacht session tokens. It is safe for concurrent use.
@@ -90,8 +87,7 @@ type Verifier struct {
 	maxTokenBytes int
 	now           func() time.Time
 	logger        *slog.Logger
-	onRefresh     func(bool)
-	onCacheLookup func(bool)
+	observer      Observer
 	// onSignatureCheck, set only by tests, is called before each
 	// signature check.
 	onSignatureCheck func()
@@ -130,14 +126,16 @@ func New(cfg Config) (*Verifier, error) {
 		maxTokenBytes: cmp.Or(cfg.MaxTokenBytes, DefaultMaxTokenBytes),
 		now:           cfg.Now,
 		logger:        cfg.Logger,
-		onRefresh:     cfg.OnRefresh,
-		onCacheLookup: cfg.OnCacheLookup,
+		observer:      cfg.Observer,
 	}
 	if v.now == nil {
 		v.now = time.Now
 	}
 	if v.logger == nil {
 		v.logger = slog.Default()
+	}
+	if v.observer == nil {
+		v.observer = nopObserver{}
 	}
 	cache, err := newTokenCache(cmp.Or(cfg.CacheSize, DefaultCacheSize), cmp.Or(cfg.CacheBytes, DefaultCacheBytes), v.now, v.leeway)
 	if err != nil {
@@ -178,12 +176,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	sum := v.hasher.sum(token)
 	if e, ok := v.cache.GetIfPresent(sum); ok {
 		if e.stillValid(v.now(), v.leeway) && v.keys.Load().has(e.key) {
-			v.cacheLookup(true)
+			v.observer.ObserveTokenCacheLookup(true)
 			return e.claims(v.issuer), nil
 		}
 		v.cache.Invalidate(sum)
 	}
-	v.cacheLookup(false)
+	v.observer.ObserveTokenCacheLookup(false)
 	if err := v.refusedBefore(ctx, sum); err != nil {
 		return nil, err
 	}
@@ -207,12 +205,6 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		}
 	}
 	return e.claims(v.issuer), nil
-}
-
-func (v *Verifier) cacheLookup(hit bool) {
-	if v.onCacheLookup != nil {
-		v.onCacheLookup(hit)
-	}
 }
 
 // refusedBefore returns the remembered refusal of the token whose hash is

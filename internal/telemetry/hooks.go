@@ -10,6 +10,7 @@ import (
 	"github.com/authsvc/authsvc/internal/cache"
 	"github.com/authsvc/authsvc/internal/health"
 	"github.com/authsvc/authsvc/internal/rotation"
+	"github.com/authsvc/authsvc/internal/sessiontoken"
 	"github.com/authsvc/authsvc/internal/wachtclient"
 	"github.com/authsvc/authsvc/internal/webhook"
 	"github.com/authsvc/authsvc/internal/writethrough"
@@ -35,6 +36,7 @@ var (
 	_ writethrough.Observer = (*Metrics)(nil)
 	_ rotation.Observer     = (*Metrics)(nil)
 	_ health.Observer       = (*Metrics)(nil)
+	_ sessiontoken.Observer = (*Metrics)(nil)
 )
 
 // ObserveRead implements [cache.Observer]: one read of a cache of the
@@ -110,8 +112,8 @@ func (m *Metrics) ObserveWachtRequest(route string, status int, took time.Durati
 	m.wachtDuration.WithLabelValues(route).Observe(took.Seconds())
 }
 
-// ObserveJWKSRefresh is a sessiontoken Config OnRefresh hook: one fetch of
-// the key set and whether it succeeded. Fetches are made one at a time.
+// ObserveJWKSRefresh implements [sessiontoken.Observer]: one fetch of the
+// key set and whether it succeeded. Fetches are made one at a time.
 func (m *Metrics) ObserveJWKSRefresh(ok bool) {
 	if !ok {
 		m.jwksRefreshes.WithLabelValues(resultError).Inc()
@@ -123,8 +125,8 @@ func (m *Metrics) ObserveJWKSRefresh(ok bool) {
 	m.jwksLastSuccess.SetToCurrentTime()
 }
 
-// ObserveTokenCacheLookup is a sessiontoken Config OnCacheLookup hook:
-// whether the verified-token cache answered a verification.
+// ObserveTokenCacheLookup implements [sessiontoken.Observer]: whether the
+// verified-token cache answered a verification.
 func (m *Metrics) ObserveTokenCacheLookup(hit bool) {
 	// Called on every verification: the two series are looked up once,
 	// in NewMetrics.
