@@ -1,5 +1,5 @@
 // Package telemetry exports authsvc's Prometheus metrics and OpenTelemetry
-// traces, and adapts the hooks of the other packages to them.
+// traces, and implements the other packages' Observers with them.
 package telemetry
 
 import (
