@@ -18,6 +18,7 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/checkcodec"
 )
 
 const (
@@ -101,8 +102,11 @@ func NewExtAuthz(cfg ExtAuthzConfig) (*ExtAuthz, error) {
 	}}, nil
 }
 
-// Handler returns the path and handler to mount.
+// Handler returns the path and handler to mount. Its codecs, which
+// replace any in opts, write an allowed answer without building Envoy's
+// CheckResponse.
 func (e *ExtAuthz) Handler(opts ...connect.HandlerOption) (string, *connect.Handler) {
+	opts = append(opts[:len(opts):len(opts)], connect.WithCodec(checkcodec.Proto{}), connect.WithCodec(checkcodec.JSON{}))
 	return ExtAuthzCheckProcedure, connect.NewUnaryHandler(ExtAuthzCheckProcedure, e.Check, opts...)
 }
 
@@ -110,7 +114,7 @@ func (e *ExtAuthz) Handler(opts ...connect.HandlerOption) (string, *connect.Hand
 // (a denied response), not errors; only failures to decide at all, such
 // as Wacht being unreachable for a revocation check, are errors, so that
 // Envoy's failure_mode_allow and status_on_error apply to them alone.
-func (e *ExtAuthz) Check(ctx context.Context, req *connect.Request[authv3.CheckRequest]) (*connect.Response[authv3.CheckResponse], error) {
+func (e *ExtAuthz) Check(ctx context.Context, req *connect.Request[authv3.CheckRequest]) (*connect.Response[checkcodec.Answer], error) {
 	attrs := req.Msg.GetAttributes()
 	httpReq := attrs.GetRequest().GetHttp()
 	r := AuthRequest{
@@ -129,7 +133,7 @@ func (e *ExtAuthz) Check(ctx context.Context, req *connect.Request[authv3.CheckR
 	d, err := e.cfg.Decider.Decide(ctx, r)
 	if err != nil {
 		if ref, ok := refusalOf(err); ok {
-			return connect.NewResponse(e.denied(ref)), nil
+			return connect.NewResponse(&checkcodec.Answer{Message: e.denied(ref)}), nil
 		}
 		return nil, errorMapper{logger: e.cfg.Logger}.toConnect(ctx, err)
 	}
@@ -166,50 +170,49 @@ func routeSettings(ext map[string]string, r *AuthRequest) error {
 	return nil
 }
 
-func (e *ExtAuthz) allowed(d Decision) *authv3.CheckResponse {
+// allowed is the answer that lets a request through with the identity
+// headers of d. Every identity header is either set or removed, so that a
+// client can never smuggle one in.
+func (e *ExtAuthz) allowed(d Decision) *checkcodec.Answer {
 	h := e.headers
-	var kv [11][2]string
-	kv[0] = [2]string{h.credential, credentialName(d.Credential)}
+	a := &checkcodec.Answer{}
+	set := func(name, value string) {
+		if value == "" {
+			a.Remove(name)
+			return
+		}
+		a.Set(name, value)
+	}
+	set(h.credential, credentialName(d.Credential))
 	if c := d.Claims; c != nil {
-		kv[1] = [2]string{h.user, c.Subject}
-		kv[2] = [2]string{h.session, c.SessionID}
-		kv[3] = [2]string{h.org, c.Organization}
-		kv[4] = [2]string{h.workspace, c.Workspace}
-		kv[5] = [2]string{h.orgPerms, strings.Join(c.OrganizationPermissions, ",")}
-		kv[6] = [2]string{h.workspacePerms, strings.Join(c.WorkspacePermissions, ",")}
-		kv[7], kv[8], kv[9], kv[10] = [2]string{h.keyID}, [2]string{h.keyApp}, [2]string{h.keyOwner}, [2]string{h.keyPerms}
+		set(h.user, c.Subject)
+		set(h.session, c.SessionID)
+		set(h.org, c.Organization)
+		set(h.workspace, c.Workspace)
+		set(h.orgPerms, strings.Join(c.OrganizationPermissions, ","))
+		set(h.workspacePerms, strings.Join(c.WorkspacePermissions, ","))
+		a.Remove(h.keyID)
+		a.Remove(h.keyApp)
+		a.Remove(h.keyOwner)
+		a.Remove(h.keyPerms)
 	} else {
 		k := d.APIKey
-		kv[1], kv[2] = [2]string{h.user}, [2]string{h.session}
-		kv[3] = [2]string{h.org, k.GetOrganizationId()}
-		kv[4] = [2]string{h.workspace, k.GetWorkspaceId()}
-		kv[5], kv[6] = [2]string{h.orgPerms}, [2]string{h.workspacePerms}
-		kv[7] = [2]string{h.keyID, k.GetKeyId()}
-		kv[8] = [2]string{h.keyApp, k.GetAppSlug()}
-		kv[9] = [2]string{h.keyOwner, k.GetOwnerUserId()}
-		kv[10] = [2]string{h.keyPerms, strings.Join(k.GetPermissions(), ",")}
+		a.Remove(h.user)
+		a.Remove(h.session)
+		set(h.org, k.GetOrganizationId())
+		set(h.workspace, k.GetWorkspaceId())
+		a.Remove(h.orgPerms)
+		a.Remove(h.workspacePerms)
+		set(h.keyID, k.GetKeyId())
+		set(h.keyApp, k.GetAppSlug())
+		set(h.keyOwner, k.GetOwnerUserId())
+		set(h.keyPerms, strings.Join(k.GetPermissions(), ","))
 	}
-	ok := &authv3.OkHttpResponse{
-		Headers:         make([]*corev3.HeaderValueOption, 0, len(kv)),
-		HeadersToRemove: make([]string, 0, len(kv)+2),
-	}
-	// Every identity header is either set by us or removed, so that a
-	// client can never smuggle one in.
-	for _, p := range kv {
-		if p[1] == "" {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, p[0])
-			continue
-		}
-		ok.Headers = append(ok.Headers, header(p[0], p[1]))
-	}
-	ok.HeadersToRemove = append(ok.HeadersToRemove, h.reason)
+	a.Remove(h.reason)
 	if e.cfg.StripAuthorization {
-		ok.HeadersToRemove = append(ok.HeadersToRemove, "authorization")
+		a.Remove("authorization")
 	}
-	return &authv3.CheckResponse{
-		Status:       &rpcstatus.Status{Code: int32(code.Code_OK)},
-		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
-	}
+	return a
 }
 
 // refusalBody is the JSON body of a denied response.
