@@ -1,19 +1,33 @@
 // Package checkcodec is the pair of Connect codecs (protobuf and JSON)
-// of Envoy's Check: it writes an allowed answer straight from the headers
-// it sets and removes, without building Envoy's CheckResponse, and
-// otherwise encodes and decodes as Connect's own codecs do.
+// of Envoy's Check: it reads from a CheckRequest's encoding only what
+// Check uses, and writes an allowed answer straight from the headers it
+// sets and removes, without building Envoy's messages; what it accepts
+// and writes is what Connect's own codecs would.
 package checkcodec
 
 import (
+	"bytes"
 	"fmt"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/authsvc/authsvc/internal/jsoncodec"
 )
 
-// Proto is the protobuf codec, named "proto" as Connect's is.
-type Proto struct{}
+// Proto is the protobuf codec, named "proto" as Connect's is. It reads a
+// [Request] without decoding what Check does not use, after checking that
+// proto.Unmarshal would accept the encoding as a CheckRequest.
+type Proto struct {
+	checkRequest *schema
+}
+
+// NewProto returns the protobuf codec.
+func NewProto() Proto {
+	return Proto{checkRequest: newSchema((&authv3.CheckRequest{}).ProtoReflect().Descriptor())}
+}
 
 // Name is the name of Connect's protobuf codec, which this one replaces.
 func (Proto) Name() string { return "proto" }
@@ -42,7 +56,14 @@ func (Proto) MarshalAppend(dst []byte, message any) ([]byte, error) {
 }
 
 // Unmarshal decodes data into message.
-func (Proto) Unmarshal(data []byte, message any) error {
+func (c Proto) Unmarshal(data []byte, message any) error {
+	if r, ok := message.(*Request); ok {
+		if err := c.checkRequest.validate(data, protowire.DefaultRecursionLimit); err != nil {
+			return fmt.Errorf("unmarshal into %T: proto: %w", &authv3.CheckRequest{}, err)
+		}
+		r.decode(bytes.Clone(data))
+		return nil
+	}
 	m, ok := message.(proto.Message)
 	if !ok {
 		return errNotProto(message)
@@ -83,6 +104,14 @@ func (c JSON) MarshalAppend(dst []byte, message any) ([]byte, error) {
 
 // Unmarshal decodes data into message.
 func (c JSON) Unmarshal(data []byte, message any) error {
+	if r, ok := message.(*Request); ok {
+		m := &authv3.CheckRequest{}
+		if err := c.json.Unmarshal(data, m); err != nil {
+			return err
+		}
+		*r = Request{msg: m}
+		return nil
+	}
 	return c.json.Unmarshal(data, message)
 }
 

@@ -133,12 +133,31 @@ type AuthRequest struct {
 	Credentials Credentials
 	// ClientAddress is the end user's IP address, for the Frontend API.
 	ClientAddress string
+
+	// encoded holds the headers of a Check request still in its
+	// encoding, found after Headers and HeaderMap (which Check leaves
+	// empty).
+	encoded encodedHeaders
+}
+
+// encodedHeaders finds headers in an encoded request:
+// [checkcodec.Request].
+type encodedHeaders interface {
+	// Header is the headers map's value of a name.
+	Header(name string) (string, bool)
+	// HeaderMapValues yields the header_map's values of a name in order.
+	HeaderMapValues(name string, yield func(string) bool)
 }
 
 // header returns the first value of a header, by lower-case name.
 func (r *AuthRequest) header(name string) string {
 	if v, ok := r.Headers[name]; ok {
 		return v
+	}
+	if r.encoded != nil {
+		if v, ok := r.encoded.Header(name); ok {
+			return v
+		}
 	}
 	for _, h := range r.HeaderMap {
 		if h.GetKey() == name {
@@ -148,7 +167,14 @@ func (r *AuthRequest) header(name string) string {
 			return h.GetValue()
 		}
 	}
-	return ""
+	var first string
+	if r.encoded != nil {
+		r.encoded.HeaderMapValues(name, func(v string) bool {
+			first = v
+			return false
+		})
+	}
+	return first
 }
 
 // cookie returns the value of the first cookie with one of the names, in
@@ -157,6 +183,13 @@ func (r *AuthRequest) cookie(names ...string) (string, bool) {
 	if v, ok := r.Headers["cookie"]; ok {
 		if c, ok := findCookie(v, names); ok {
 			return c, true
+		}
+	}
+	if r.encoded != nil {
+		if v, ok := r.encoded.Header("cookie"); ok {
+			if c, ok := findCookie(v, names); ok {
+				return c, true
+			}
 		}
 	}
 	for _, h := range r.HeaderMap {
@@ -171,7 +204,17 @@ func (r *AuthRequest) cookie(names ...string) (string, bool) {
 			return c, true
 		}
 	}
-	return "", false
+	var found string
+	if r.encoded != nil {
+		r.encoded.HeaderMapValues("cookie", func(v string) bool {
+			c, ok := findCookie(v, names)
+			if ok {
+				found = c
+			}
+			return !ok
+		})
+	}
+	return found, found != ""
 }
 
 // findCookie finds a cookie in a Cookie header value ("a=1; b=2").

@@ -65,6 +65,7 @@ type ExtAuthzConfig struct {
 type ExtAuthz struct {
 	cfg     ExtAuthzConfig
 	headers extAuthzHeaders
+	proto   checkcodec.Proto
 }
 
 // extAuthzHeaders are the names of the upstream identity headers.
@@ -86,7 +87,7 @@ func NewExtAuthz(cfg ExtAuthzConfig) (*ExtAuthz, error) {
 	if p == "" {
 		p = "x-authsvc-"
 	}
-	return &ExtAuthz{cfg: cfg, headers: extAuthzHeaders{
+	return &ExtAuthz{cfg: cfg, proto: checkcodec.NewProto(), headers: extAuthzHeaders{
 		user:           p + "user-id",
 		session:        p + "session-id",
 		org:            p + "organization-id",
@@ -106,7 +107,7 @@ func NewExtAuthz(cfg ExtAuthzConfig) (*ExtAuthz, error) {
 // replace any in opts, write an allowed answer without building Envoy's
 // CheckResponse.
 func (e *ExtAuthz) Handler(opts ...connect.HandlerOption) (string, *connect.Handler) {
-	opts = append(opts[:len(opts):len(opts)], connect.WithCodec(checkcodec.Proto{}), connect.WithCodec(checkcodec.JSON{}))
+	opts = append(opts[:len(opts):len(opts)], connect.WithCodec(e.proto), connect.WithCodec(checkcodec.JSON{}))
 	return ExtAuthzCheckProcedure, connect.NewUnaryHandler(ExtAuthzCheckProcedure, e.Check, opts...)
 }
 
@@ -114,18 +115,16 @@ func (e *ExtAuthz) Handler(opts ...connect.HandlerOption) (string, *connect.Hand
 // (a denied response), not errors; only failures to decide at all, such
 // as Wacht being unreachable for a revocation check, are errors, so that
 // Envoy's failure_mode_allow and status_on_error apply to them alone.
-func (e *ExtAuthz) Check(ctx context.Context, req *connect.Request[authv3.CheckRequest]) (*connect.Response[checkcodec.Answer], error) {
-	attrs := req.Msg.GetAttributes()
-	httpReq := attrs.GetRequest().GetHttp()
+func (e *ExtAuthz) Check(ctx context.Context, req *connect.Request[checkcodec.Request]) (*connect.Response[checkcodec.Answer], error) {
+	msg := req.Msg
 	r := AuthRequest{
-		Headers:         httpReq.GetHeaders(),
-		HeaderMap:       httpReq.GetHeaderMap().GetHeaders(),
-		Method:          httpReq.GetMethod(),
-		Path:            httpReq.GetPath(),
+		encoded:         msg,
+		Method:          msg.Method(),
+		Path:            msg.Path(),
 		CheckRevocation: e.cfg.CheckRevocation,
-		ClientAddress:   attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
+		ClientAddress:   msg.ClientAddress(),
 	}
-	if ext := attrs.GetContextExtensions(); len(ext) > 0 {
+	if ext := msg.ContextExtensions(); len(ext) > 0 {
 		if err := routeSettings(ext, &r); err != nil {
 			return nil, errorMapper{logger: e.cfg.Logger}.toConnect(ctx, invalidArgument("%v", err))
 		}
