@@ -46,6 +46,10 @@ const (
 	pollInterval = 50 * time.Millisecond
 	// ledgerTimeout bounds one ledger operation.
 	ledgerTimeout = 2 * time.Second
+	// ledgerRetry is how long a replica spends from its fallback, without
+	// asking Postgres, after Postgres failed a grant: during an outage
+	// the fetcher does not wait on the database before every lease.
+	ledgerRetry = 5 * time.Second
 	// maxBackoff caps the back-off after consecutive 429s.
 	maxBackoff = time.Minute
 	// firstBackoff is the back-off after a first 429.
@@ -119,13 +123,16 @@ type Budget struct {
 	limit    int
 	ledger   ledger
 	fallback *memLedger
-	waits    [numClasses]time.Duration
-	reserves [numClasses]int
-	ttl      time.Duration
-	maxLease int
-	lat      *latency
-	log      *slog.Logger
-	obs      Observer
+	// ledgerDownUntil is when the ledger is asked again after a failed
+	// grant; only the fetcher reads and writes it.
+	ledgerDownUntil time.Time
+	waits           [numClasses]time.Duration
+	reserves        [numClasses]int
+	ttl             time.Duration
+	maxLease        int
+	lat             *latency
+	log             *slog.Logger
+	obs             Observer
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -509,15 +516,18 @@ func (b *Budget) fetch() {
 }
 
 // grant asks the ledger for tokens, or the fallback while the ledger
-// fails.
+// fails: for ledgerRetry after a failure, the fallback alone.
 func (b *Budget) grant(want, reserve int) (grant, ledger, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), ledgerTimeout) //nolint:forbidigo // a ledger call no caller waits for
 	defer cancel()
-	g, err := b.ledger.grant(ctx, want, reserve, b.ttl)
-	if err == nil || b.fallback == nil {
-		return g, b.ledger, err
+	if now := b.now(); b.fallback == nil || !now.Before(b.ledgerDownUntil) {
+		g, err := b.ledger.grant(ctx, want, reserve, b.ttl)
+		if err == nil || b.fallback == nil {
+			return g, b.ledger, err
+		}
+		b.ledgerDownUntil = now.Add(ledgerRetry)
+		b.warn("could not lease Wacht request budget from Postgres; spending a tenth of it alone", err)
 	}
-	b.warn("could not lease Wacht request budget from Postgres; spending a tenth of it alone", err)
 	g, ferr := b.fallback.grant(ctx, want, min(reserve, b.fallback.limit-1), b.ttl)
 	if ferr != nil {
 		return g, b.fallback, ferr

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -346,5 +347,36 @@ func TestLatencyEstimate(t *testing.T) {
 	}
 	if got := l.need() - latencyMargin; got < 18*time.Millisecond || got > 20*time.Millisecond {
 		t.Errorf("p95 of 1..20 ms = %v, want 19-20 ms", got)
+	}
+}
+
+// downLedger fails every grant, like Postgres during an outage, and
+// counts them.
+type downLedger struct{ grants atomic.Int64 }
+
+func (l *downLedger) grant(context.Context, int, int, time.Duration) (grant, error) {
+	l.grants.Add(1)
+	return grant{}, errors.New("connection refused")
+}
+func (l *downLedger) settle(context.Context, int64, int) error     { return nil }
+func (l *downLedger) backoff(context.Context, time.Duration) error { return nil }
+
+// TestOutageSpendsTheFallbackWithoutAskingPostgresEachTime: once Postgres
+// fails a grant, the next leases come from the replica's own tenth at
+// once, without another attempt, so callers do not wait on the database.
+func TestOutageSpendsTheFallbackWithoutAskingPostgresEachTime(t *testing.T) {
+	t.Parallel()
+	b := newReplicas(t, deployment{"postgres", true}, 1, Config{RequestsPerMinute: 100})[0]
+	down := &downLedger{}
+	b.ledger = down
+	// A lease holds at most 5 tokens (limit/20), so 8 calls take more
+	// than one lease from the fallback's 9 (10, less a foreground reserve).
+	for i := range 8 {
+		if err := spend(t.Context(), b, Foreground); err != nil {
+			t.Fatalf("call %d during the outage: %v", i, err)
+		}
+	}
+	if n := down.grants.Load(); n != 1 {
+		t.Errorf("Postgres was asked %d times during the outage, want 1", n)
 	}
 }
