@@ -95,13 +95,22 @@ func TestRotateAPIKey(t *testing.T) {
 			t.Error("the old key was revoked before its grace period ended")
 		}
 
-		list, err := authsvcv1connect.NewAdminServiceClient(http.DefaultClient, second.URL).ListRotations(ctx,
-			connect.NewRequest(&authsvcv1.ListRotationsRequest{AppSlug: app, PageSize: 1}))
-		if err != nil {
-			t.Fatalf("ListRotations: %v", err)
-		}
-		if len(list.Msg.GetRotations()) != 1 || list.Msg.GetNextPageToken() == "" {
-			t.Fatalf("ListRotations page of 1 = %v", list.Msg)
+		// The worker revokes the key at Wacht first and records the
+		// outcome after, so the record may lag the revocation a little.
+		var list *connect.Response[authsvcv1.ListRotationsResponse]
+		for {
+			list, err = authsvcv1connect.NewAdminServiceClient(http.DefaultClient, second.URL).ListRotations(ctx,
+				connect.NewRequest(&authsvcv1.ListRotationsRequest{AppSlug: app, PageSize: 1}))
+			if err != nil {
+				t.Fatalf("ListRotations: %v", err)
+			}
+			if len(list.Msg.GetRotations()) != 1 || list.Msg.GetNextPageToken() == "" {
+				t.Fatalf("ListRotations page of 1 = %v", list.Msg)
+			}
+			if list.Msg.GetRotations()[0].GetOutcome() != authsvcv1.RotationOutcome_ROTATION_OUTCOME_PENDING_REVOCATION || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		newest := list.Msg.GetRotations()[0]
 		if newest.GetPreviousKeyId() != old.ID || newest.GetOutcome() != authsvcv1.RotationOutcome_ROTATION_OUTCOME_ROTATED ||
