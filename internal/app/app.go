@@ -216,7 +216,9 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	callerCfg := callers.Config{Path: cfg.CallersFile, Policy: CallerPolicy(), Logger: a.logger, HandlerOptions: opts}
+	// Refusals are mapped as the handlers' errors are: by the service.
+	callerCfg := callers.Config{Path: cfg.CallersFile, Policy: CallerPolicy(), Logger: a.logger, HandlerOptions: opts,
+		MapError: service.ConnectError(a.logger)}
 	if cfg.CallersFile == "" {
 		callerCfg.Open = true
 		a.logger.Warn("no AUTHSVC_CALLERS_FILE: every caller that reaches the port may call every RPC")
@@ -434,6 +436,7 @@ func (a *App) routes(cfg Config, tp trace.TracerProvider, reg prometheus.Registe
 // handlerOptions are the options of every handler on the mux.
 func (a *App) handlerOptions(tp trace.TracerProvider) ([]connect.HandlerOption, error) {
 	logger := a.logger
+	mapError := service.ConnectError(logger)
 	tracing, err := telemetry.ConnectInterceptor(tp)
 	if err != nil {
 		return nil, err
@@ -450,8 +453,7 @@ func (a *App) handlerOptions(tp trace.TracerProvider) ([]connect.HandlerOption, 
 		// then the log line; innermost, the deadline the budget keeps to.
 		connect.WithInterceptors(tracing, a.metrics.Interceptor(), rpclog.NewInterceptor(logger, callers.LogAttrs), callerDeadline()),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
-			logger.ErrorContext(ctx, "panic in handler", "procedure", spec.Procedure, "panic", fmt.Sprint(p))
-			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+			return mapError(ctx, &service.PanicError{Procedure: spec.Procedure, Value: p})
 		}),
 	}, nil
 }

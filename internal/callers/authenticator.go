@@ -32,6 +32,11 @@ type Config struct {
 	// built with, so that refusals are written the way those handlers
 	// would write errors (codecs, protocol header requirements).
 	HandlerOptions []connect.HandlerOption
+	// MapError turns a refusal ([ErrMissingCredential],
+	// [ErrInvalidCredential], [ErrProcedureDenied] or a *[RoleError]) into
+	// the *connect.Error written to the caller, as the wrapped handlers'
+	// errors are. Required unless Open is set.
+	MapError func(context.Context, error) error
 }
 
 // Authenticator is HTTP middleware that authenticates and authorizes
@@ -42,6 +47,7 @@ type Authenticator struct {
 	open      bool
 	policy    Policy
 	logger    *slog.Logger
+	mapError  func(context.Context, error) error
 	anonymous *Caller
 	mw        *authn.Middleware
 
@@ -57,6 +63,9 @@ func New(cfg Config) (*Authenticator, error) {
 		return nil, errors.New("callers: set either a callers file or open mode, not both")
 	case !cfg.Open && cfg.Path == "":
 		return nil, errors.New("callers: no callers file and open mode is off")
+	}
+	if !cfg.Open && cfg.MapError == nil {
+		return nil, errors.New("callers: a MapError is required")
 	}
 	policy := cfg.Policy
 	if policy.isZero() {
@@ -74,6 +83,7 @@ func New(cfg Config) (*Authenticator, error) {
 		open:      cfg.Open,
 		policy:    policy,
 		logger:    logger,
+		mapError:  cfg.MapError,
 		anonymous: &Caller{Name: AnonymousName, Roles: normalizeRoles(RoleAdmin), Method: MethodOpen},
 	}
 	if !cfg.Open {
@@ -83,7 +93,16 @@ func New(cfg Config) (*Authenticator, error) {
 		}
 		a.registry.Store(reg)
 	}
-	a.mw = authn.NewMiddleware(a.authenticate, cfg.HandlerOptions...)
+	a.mw = authn.NewMiddleware(func(ctx context.Context, req *http.Request) (any, error) {
+		c, err := a.authenticate(ctx, req)
+		switch {
+		case err != nil:
+			return nil, a.mapError(ctx, err)
+		case c == nil:
+			return nil, nil
+		}
+		return c, nil
+	}, cfg.HandlerOptions...)
 	return a, nil
 }
 
@@ -116,15 +135,31 @@ func (a *Authenticator) Reload() error {
 	return nil
 }
 
-// Fixed messages, so that refusals never reveal which callers exist.
-const (
-	msgMissing = "missing caller credential: send Authorization: Bearer <token> or a client certificate"
-	msgInvalid = "invalid caller credential"
-	msgDenied  = "procedure not allowed"
+// Refusals of a call. Their messages are fixed, so that a refusal never
+// reveals which callers exist.
+var (
+	// ErrMissingCredential is a call without a caller credential.
+	ErrMissingCredential = errors.New("missing caller credential: send Authorization: Bearer <token> or a client certificate")
+	// ErrInvalidCredential is a credential that names no one caller: an
+	// unknown token or certificate, a token without the certificate its
+	// caller needs, a certificate several callers match.
+	ErrInvalidCredential = errors.New("invalid caller credential")
+	// ErrProcedureDenied is a procedure the policy denies to every caller.
+	ErrProcedureDenied = errors.New("procedure not allowed")
 )
 
-// authenticate is the authn.AuthFunc. It returns a *Caller or nil.
-func (a *Authenticator) authenticate(ctx context.Context, req *http.Request) (any, error) {
+// RoleError is a known caller without the role a procedure needs.
+type RoleError struct {
+	// Role is the role the procedure needs.
+	Role Role
+}
+
+// Error implements error.
+func (e *RoleError) Error() string { return fmt.Sprintf("procedure needs the %s role", e.Role) }
+
+// authenticate returns the caller of req (nil on an open procedure called
+// without a known credential), or the refusal of the call.
+func (a *Authenticator) authenticate(ctx context.Context, req *http.Request) (*Caller, error) {
 	if a.open {
 		return a.anonymous, nil
 	}
@@ -132,7 +167,7 @@ func (a *Authenticator) authenticate(ctx context.Context, req *http.Request) (an
 	switch access {
 	case AccessDeny:
 		a.refused(ctx, req, access, refusedByPolicy, nil)
-		return nil, connect.NewError(connect.CodePermissionDenied, errors.New(msgDenied))
+		return nil, ErrProcedureDenied
 	case AccessOpen:
 		if c, why, _ := a.registry.Load().identify(req); why == refusedNone {
 			return c, nil
@@ -144,15 +179,15 @@ func (a *Authenticator) authenticate(ctx context.Context, req *http.Request) (an
 	case refusedNone:
 	case refusedMissing:
 		a.refused(ctx, req, access, why, nil)
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New(msgMissing))
+		return nil, ErrMissingCredential
 	default:
 		a.refused(ctx, req, access, why, names)
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New(msgInvalid))
+		return nil, ErrInvalidCredential
 	}
 	role := access.role()
 	if !c.Has(role) {
 		a.refused(ctx, req, access, refusedLacksRole, []string{c.Name})
-		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("procedure needs the %s role", role))
+		return nil, &RoleError{Role: role}
 	}
 	return c, nil
 }

@@ -26,8 +26,13 @@
 // Which role a procedure needs comes from a [Policy], given by the
 // application that owns the mux.
 //
-// A missing or unknown credential is refused with Unauthenticated, a known
-// caller without the role with PermissionDenied, in the caller's protocol
-// (Connect, gRPC or gRPC-Web). The caller that was let in is on the request
-// context: see [FromContext] and [LogAttrs].
+// A refused call is answered in the caller's protocol (Connect, gRPC or
+// gRPC-Web) with what [Config].MapError makes of the refusal:
+// [ErrMissingCredential] or [ErrInvalidCredential] for a missing or unknown
+// credential, a *[RoleError] for a known caller without the role,
+// [ErrProcedureDenied] for a procedure the policy denies. authsvc maps them
+// to Unauthenticated and PermissionDenied, with their fixed messages.
+//
+// The caller that was let in is on the request context: see [FromContext]
+// and [LogAttrs].
 package callers

@@ -32,6 +32,7 @@ import (
 	"github.com/authsvc/authsvc/internal/app"
 	"github.com/authsvc/authsvc/internal/callers"
 	"github.com/authsvc/authsvc/internal/rpclog"
+	"github.com/authsvc/authsvc/internal/service"
 )
 
 // Procedures the test server serves with real Connect handlers.
@@ -104,6 +105,9 @@ func newAuthenticator(t testing.TB, cfg callers.Config) *callers.Authenticator {
 	t.Helper()
 	if cfg.Policy.Procedures == nil {
 		cfg.Policy = app.CallerPolicy()
+	}
+	if cfg.MapError == nil && !cfg.Open {
+		cfg.MapError = service.ConnectError(nil)
 	}
 	a, err := callers.New(cfg)
 	if err != nil {

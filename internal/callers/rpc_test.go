@@ -3,6 +3,8 @@ package callers_test
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
+	"net/http"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -212,6 +214,54 @@ func TestDenyUnmatched(t *testing.T) {
 				got, err := srv.callEmpty(t, hc, p, tt.proc, tt.authorization)
 				if diff := cmp.Diff(tt.want, got); diff != "" {
 					t.Errorf("call %s (-want +got):\n%s\nerr: %v", tt.proc, diff, err)
+				}
+			})
+		}
+	}
+}
+
+// TestRefusalMessages pins what a refused caller reads, in every protocol:
+// fixed messages that never say which callers exist.
+func TestRefusalMessages(t *testing.T) {
+	t.Parallel()
+	a := newAuthenticator(t, callers.Config{Path: tempCallers(t, baseCallers())})
+	srv := startServer(t, a, nil, tls.NoClientCert, nil)
+	policy := app.CallerPolicy()
+	policy.Unmatched = callers.AccessDeny
+	deny := startServer(t, newAuthenticator(t, callers.Config{Path: tempCallers(t, baseCallers()), Policy: policy}), nil, tls.NoClientCert, nil)
+	clients := map[*testServer]*http.Client{srv: srv.httpClient(t, nil), deny: deny.httpClient(t, nil)}
+	type refusal struct {
+		Code    connect.Code
+		Message string
+	}
+	tests := []struct {
+		name          string
+		srv           *testServer
+		proc          string
+		authorization string
+		want          refusal
+	}{
+		{"no credential", srv, procGetUser, "", refusal{connect.CodeUnauthenticated,
+			"missing caller credential: send Authorization: Bearer <token> or a client certificate"}},
+		{"basic auth", srv, procGetUser, "Basic eDp5", refusal{connect.CodeUnauthenticated,
+			"missing caller credential: send Authorization: Bearer <token> or a client certificate"}},
+		{"unknown token", srv, procGetUser, "Bearer " + wrongToken, refusal{connect.CodeUnauthenticated, "invalid caller credential"}},
+		{"bound caller without its cert", srv, procGetUser, "Bearer " + boundToken, refusal{connect.CodeUnauthenticated, "invalid caller credential"}},
+		{"reader on AdminService", srv, procRotate, "Bearer " + readerToken, refusal{connect.CodePermissionDenied, "procedure needs the admin role"}},
+		{"reader on RevokeSession", srv, procRevoke, "Bearer " + readerToken, refusal{connect.CodePermissionDenied, "procedure needs the revoker role"}},
+		{"denied procedure", deny, procUnknown, "Bearer " + adminToken, refusal{connect.CodePermissionDenied, "procedure not allowed"}},
+	}
+	for _, p := range protocols {
+		for _, tt := range tests {
+			t.Run(p.name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				_, err := tt.srv.callEmpty(t, clients[tt.srv], p, tt.proc, tt.authorization)
+				var ce *connect.Error
+				if !errors.As(err, &ce) {
+					t.Fatalf("call %s: %v, want a refusal", tt.proc, err)
+				}
+				if diff := cmp.Diff(tt.want, refusal{ce.Code(), ce.Message()}); diff != "" {
+					t.Errorf("call %s (-want +got):\n%s", tt.proc, diff)
 				}
 			})
 		}

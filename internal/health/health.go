@@ -247,6 +247,9 @@ func (c *Checker) Check(_ context.Context, req *grpchealth.CheckRequest) (*grpch
 		serving = c.up[name] && !c.shutdown.Load()
 		c.mu.Unlock()
 		if !ok {
+			// The gRPC health protocol's own answer for a service it does
+			// not know, which clients and kubelet read as such: not an
+			// error of authsvc's, so not internal/service's to map.
 			return nil, connect.NewError(connect.CodeNotFound, nil)
 		}
 	}

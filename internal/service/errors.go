@@ -12,6 +12,7 @@ import (
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/cache"
 	"github.com/authsvc/authsvc/internal/callerlimit"
+	"github.com/authsvc/authsvc/internal/callers"
 	"github.com/authsvc/authsvc/internal/rotation"
 	"github.com/authsvc/authsvc/internal/sessionexchange"
 	"github.com/authsvc/authsvc/internal/sessiontoken"
@@ -134,11 +135,36 @@ func refusalOf(err error) (refusal, bool) {
 	return r, true
 }
 
+// PanicError is a handler that panicked, as the handlers' recovery
+// reports it.
+type PanicError struct {
+	// Procedure is the procedure whose handler panicked.
+	Procedure string
+	// Value is what it panicked with.
+	Value any
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("panic in handler %s: %v", e.Procedure, e.Value)
+}
+
 // errorMapper turns every error a handler returns into a Connect error.
 // It is the one place that decides codes and what callers may read;
 // causes that callers must not see are logged instead.
 type errorMapper struct {
 	logger *slog.Logger
+}
+
+// ConnectError returns the mapping of every handler's errors to what
+// callers read, for the code that answers calls outside a handler: the
+// caller middleware (callers.Config.MapError), which refuses a call before
+// Connect reads it, and the handlers' recovery from a panic (*PanicError).
+// A nil logger discards.
+func ConnectError(logger *slog.Logger) func(context.Context, error) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return errorMapper{logger: logger}.toConnect
 }
 
 func (m errorMapper) toConnect(ctx context.Context, err error) error {
@@ -160,8 +186,23 @@ func (m errorMapper) toConnect(ctx context.Context, err error) error {
 		perm         *permissionError
 		ce           *callerError
 		notScheduled *rotation.NotScheduledError
+		role         *callers.RoleError
+		panicked     *PanicError
 	)
 	switch {
+	// A refused caller reads a fixed message, which never says which
+	// callers exist.
+	case errors.Is(err, callers.ErrMissingCredential):
+		return connect.NewError(connect.CodeUnauthenticated, callers.ErrMissingCredential)
+	case errors.Is(err, callers.ErrInvalidCredential):
+		return connect.NewError(connect.CodeUnauthenticated, callers.ErrInvalidCredential)
+	case errors.Is(err, callers.ErrProcedureDenied):
+		return connect.NewError(connect.CodePermissionDenied, callers.ErrProcedureDenied)
+	case errors.As(err, &role):
+		return connect.NewError(connect.CodePermissionDenied, errors.New(role.Error()))
+	case errors.As(err, &panicked):
+		m.logger.ErrorContext(ctx, "panic in handler", "procedure", panicked.Procedure, "panic", fmt.Sprint(panicked.Value))
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	case errors.As(err, &ce):
 		return connect.NewError(ce.code, errors.New(ce.msg))
 	case errors.Is(err, context.Canceled):

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/cache"
+	"github.com/authsvc/authsvc/internal/callers"
 	"github.com/authsvc/authsvc/internal/rotation"
 	"github.com/authsvc/authsvc/internal/sessiontoken"
 	"github.com/authsvc/authsvc/internal/wachtclient"
@@ -129,6 +131,12 @@ func TestErrorMapping(t *testing.T) {
 		{"outcome_unknown", fmt.Errorf("revoke 7: %w", errors.Join(wachtclient.ErrOutcomeUnknown, pgCause)),
 			"unknown: Wacht failed while making the change, which may or may not have been made: read it back before retrying"},
 		{"postgres", fmt.Errorf("invalidate: %w", pgCause), "internal: internal error"},
+		{"caller_missing", callers.ErrMissingCredential,
+			"unauthenticated: missing caller credential: send Authorization: Bearer <token> or a client certificate"},
+		{"caller_invalid", callers.ErrInvalidCredential, "unauthenticated: invalid caller credential"},
+		{"caller_procedure_denied", callers.ErrProcedureDenied, "permission_denied: procedure not allowed"},
+		{"caller_lacks_role", &callers.RoleError{Role: callers.RoleRevoker}, "permission_denied: procedure needs the revoker role"},
+		{"panic", &PanicError{Procedure: "/authsvc.v1.AuthService/GetUser", Value: "boom with a secret inside"}, "internal: internal error"},
 		{"rotation_not_scheduled", fmt.Errorf("rotate: %w: %w", &rotation.NotScheduledError{
 			RotationID: "12", AppSlug: "orders-api", PreviousKeyID: "k1", NewKeyID: "k2",
 		}, pgCause), "unavailable: rotate api key k1: replacement key k2 was created but the old key's revocation could not be scheduled; " +
@@ -152,6 +160,23 @@ func TestErrorMapping(t *testing.T) {
 	v, err := ce.Details()[0].Value()
 	if r, ok := v.(*authsvcv1.TokenRefusal); err != nil || !ok || r.GetReason() != authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_REVOKED {
 		t.Errorf("revoked detail = %v, %v", v, err)
+	}
+}
+
+// TestPanicLoggedNotSent checks that a handler's panic reaches the log,
+// with its procedure, and not the caller.
+func TestPanicLoggedNotSent(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	mapError := ConnectError(slog.New(slog.NewTextHandler(&logs, nil)))
+	got := mapError(t.Context(), &PanicError{Procedure: "/authsvc.v1.AuthService/GetUser", Value: "boom with a secret inside"})
+	if got.Error() != "internal: internal error" {
+		t.Errorf("a panic reached the caller as %q", got.Error())
+	}
+	for _, want := range []string{`msg="panic in handler"`, "procedure=/authsvc.v1.AuthService/GetUser", `panic="boom with a secret inside"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log %q does not say %s", logs.String(), want)
+		}
 	}
 }
 
