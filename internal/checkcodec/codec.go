@@ -74,8 +74,9 @@ func (c Proto) Unmarshal(data []byte, message any) error {
 	return nil
 }
 
-// JSON is the JSON codec, named "json" as Connect's is; messages other
-// than an allowed answer go through [jsoncodec.Codec].
+// JSON is the JSON codec, named "json" as Connect's is. It reads a
+// [Request] of the usual shape itself, as protojson would, and writes an
+// allowed answer itself; everything else goes through [jsoncodec.Codec].
 type JSON struct {
 	json jsoncodec.Codec
 }
@@ -105,6 +106,9 @@ func (c JSON) MarshalAppend(dst []byte, message any) ([]byte, error) {
 // Unmarshal decodes data into message.
 func (c JSON) Unmarshal(data []byte, message any) error {
 	if r, ok := message.(*Request); ok {
+		if r.readJSON(data) {
+			return nil
+		}
 		m := &authv3.CheckRequest{}
 		if err := c.json.Unmarshal(data, m); err != nil {
 			return err

@@ -9,11 +9,15 @@ import (
 // Request is Envoy's CheckRequest as Check reads it: the request's
 // headers, method and path, the client's address and the route's context
 // extensions. The Proto codec keeps the encoding and finds headers in it
-// when asked, without decoding the rest; the JSON codec decodes the
-// whole message. The zero Request is an empty CheckRequest.
+// when asked, without decoding the rest; the JSON codec reads the
+// headers, method, path and extensions of a request of the usual shape,
+// and has protojson decode any other. The zero Request is an empty
+// CheckRequest.
 type Request struct {
 	msg *authv3.CheckRequest
 
+	// headers, when not nil, is the headers map read from JSON.
+	headers map[string]string
 	// http holds the encodings of the HttpRequest, in order: a message
 	// field given more than once is the merge of every occurrence.
 	http       [][]byte
@@ -103,6 +107,10 @@ func (r *Request) readHTTP(h []byte) {
 func (r *Request) Header(name string) (string, bool) {
 	if r.msg != nil {
 		v, ok := r.msg.GetAttributes().GetRequest().GetHttp().GetHeaders()[name]
+		return v, ok
+	}
+	if r.headers != nil {
+		v, ok := r.headers[name]
 		return v, ok
 	}
 	var (
