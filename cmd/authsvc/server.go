@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authsvc/authsvc/internal/app"
 	"github.com/authsvc/authsvc/internal/postgres"
@@ -35,18 +36,11 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
 
-	otel.SetErrorHandler(telemetry.ErrorHandler(logger.With("component", "otel")))
-	shutdownTracing, tp, err := telemetry.NewTracing(ctx, "authsvc", version, getenv)
+	tp, flushTraces, err := startTracing(ctx, getenv, logger)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := shutdownTracing(flushCtx); err != nil {
-			logger.Warn("flush traces", "error", err)
-		}
-	}()
+	defer flushTraces()
 
 	var emu *emulator
 	if m == modeDev {
@@ -101,22 +95,9 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 		defer stopReload()
 	}
 
-	addr := ln.Addr().String()
-	store := "postgres"
-	if pool == nil {
-		store = "memory"
-	}
-	logger.Info("listening", "addr", addr, "tls", srv.TLSConfig != nil, "store", store, "version", version,
-		"mode", map[mode]string{modeServe: "serve", modeDev: "dev"}[m])
-	if emu != nil {
-		if err := emu.deliverWebhooks(addr, srv.TLSConfig != nil); err != nil {
-			_ = ln.Close()
-			return err
-		}
-		if err := emu.printBanner(stdout, addr, store); err != nil {
-			_ = ln.Close()
-			return err
-		}
+	if err := announce(m, ln.Addr().String(), srv.TLSConfig != nil, pool != nil, emu, stdout, logger); err != nil {
+		_ = ln.Close()
+		return err
 	}
 	if err := serveUntil(ctx, cfg, srv, ln, a, logger); err != nil {
 		return err
@@ -125,6 +106,41 @@ func serve(ctx context.Context, m mode, getenv func(string) string, stdout, stde
 	<-ran
 	logger.Info("stopped")
 	return nil
+}
+
+// startTracing sets up tracing from the environment. The function it
+// returns flushes what is left, for up to 5 seconds.
+func startTracing(ctx context.Context, getenv func(string) string, logger *slog.Logger) (trace.TracerProvider, func(), error) {
+	otel.SetErrorHandler(telemetry.ErrorHandler(logger.With("component", "otel")))
+	shutdown, tp, err := telemetry.NewTracing(ctx, "authsvc", version, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tp, func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdown(flushCtx); err != nil {
+			logger.Warn("flush traces", "error", err)
+		}
+	}, nil
+}
+
+// announce logs that the server listens on addr and, in dev mode, points
+// the emulator's webhooks at it and prints the banner.
+func announce(m mode, addr string, withTLS, postgres bool, emu *emulator, stdout io.Writer, logger *slog.Logger) error {
+	store := "memory"
+	if postgres {
+		store = "postgres"
+	}
+	logger.Info("listening", "addr", addr, "tls", withTLS, "store", store, "version", version,
+		"mode", map[mode]string{modeServe: "serve", modeDev: "dev"}[m])
+	if emu == nil {
+		return nil
+	}
+	if err := emu.deliverWebhooks(addr, withTLS); err != nil {
+		return err
+	}
+	return emu.printBanner(stdout, addr, store)
 }
 
 // openDatabase opens and migrates the database named by DATABASE_URL, or
