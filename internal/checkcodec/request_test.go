@@ -11,6 +11,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -176,7 +177,28 @@ func TestRequestDepth(t *testing.T) {
 	t.Parallel()
 	c := NewProto()
 	for _, depth := range []int{10, 4995, 4996, 4997, 4998} {
-		v := structpb.NewStringValue("x")
+		// The innermost Value is a string, or a Struct whose fields
+		// (a map) are of the varint wire type: proto.Unmarshal counts
+		// the map before it sees the wire type.
+		for _, inner := range []*structpb.Value{structpb.NewStringValue("x"), mapOfVarint()} {
+			checkSame(t, c, deepRequest(t, depth, inner))
+		}
+	}
+}
+
+// mapOfVarint is a Value of a Struct whose fields field is of the varint
+// wire type, an unknown field to proto.Unmarshal.
+func mapOfVarint() *structpb.Value {
+	s := &structpb.Struct{}
+	s.ProtoReflect().SetUnknown(varint(1, 1))
+	return structpb.NewStructValue(s)
+}
+
+// deepRequest is a CheckRequest whose metadata holds v in depth nested
+// lists.
+func deepRequest(t *testing.T, depth int, v *structpb.Value) []byte {
+	t.Helper()
+	{
 		for range depth {
 			v = structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{v}})
 		}
@@ -188,7 +210,7 @@ func TestRequestDepth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkSame(t, c, b)
+		return b
 	}
 }
 
@@ -245,4 +267,110 @@ func FuzzRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkSame(t, c, data)
 	})
+}
+
+// Builders of hand-made encodings: a length-delimited field, a varint
+// field, and a map entry of a key and a value.
+func ld(num protowire.Number, parts ...[]byte) []byte {
+	return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), slices.Concat(parts...))
+}
+
+func varint(num protowire.Number, v uint64) []byte {
+	return protowire.AppendVarint(protowire.AppendTag(nil, num, protowire.VarintType), v)
+}
+
+func kv(k, v string) []byte { return slices.Concat(ld(mapKey, []byte(k)), ld(mapValue, []byte(v))) }
+
+// inHTTP is a CheckRequest of one HttpRequest of the fields given.
+func inHTTP(fields ...[]byte) []byte {
+	return ld(checkRequestAttributes, ld(attributesRequest, ld(requestHTTP, fields...)))
+}
+
+// TestRequestCases: encodings Envoy does not write but a client can, and
+// which random changes rarely reach, read as proto.Unmarshal reads them.
+func TestRequestCases(t *testing.T) {
+	t.Parallel()
+	hdr := func(e ...[]byte) []byte { return ld(httpHeaders, e...) }
+	hv := func(fields ...[]byte) []byte { return ld(httpHeaderMap, ld(headerMapHeaders, fields...)) }
+	startGroup := func(num protowire.Number) []byte { return protowire.AppendTag(nil, num, protowire.StartGroupType) }
+	endGroup := func(num protowire.Number) []byte { return protowire.AppendTag(nil, num, protowire.EndGroupType) }
+	cases := []struct {
+		name string
+		data []byte
+	}{
+		{"duplicate key, last wins", inHTTP(hdr(kv("authorization", "Bearer a")), hdr(kv("authorization", "Bearer b")))},
+		{"entry without key", inHTTP(hdr(ld(mapValue, []byte("Bearer a"))))},
+		{"entry without value", inHTTP(hdr(ld(mapKey, []byte("authorization"))))},
+		{"empty entry", inHTTP(hdr())},
+		{"key and value given twice in an entry", inHTTP(hdr(kv("authorization", "Bearer a"), kv("cookie", "__session=s")))},
+		{"value before key", inHTTP(hdr(ld(mapValue, []byte("Bearer a")), ld(mapKey, []byte("authorization"))))},
+		{"key of the varint wire type", inHTTP(hdr(varint(mapKey, 1), ld(mapValue, []byte("Bearer a"))))},
+		{"value of the varint wire type", inHTTP(hdr(ld(mapKey, []byte("authorization")), varint(mapValue, 7)))},
+		{"unknown fields in an entry", inHTTP(hdr(ld(3, []byte("x")), kv("authorization", "Bearer a"), varint(4, 1), startGroup(5), ld(mapKey, []byte("cookie")), endGroup(5)))},
+		{"headers of the varint wire type", inHTTP(varint(httpHeaders, 1), hdr(kv("cookie", "a=1")))},
+		{"headers in an unknown group", inHTTP(startGroup(99), hdr(kv("authorization", "Bearer a")), endGroup(99))},
+		{"headers in a group of the headers' number", inHTTP(startGroup(httpHeaders), ld(mapKey, []byte("authorization")), endGroup(httpHeaders))},
+		{"name in another case", inHTTP(hdr(kv("Authorization", "Bearer a")), hdr(kv("COOKIE", "__session=s")))},
+		{"invalid UTF-8 in a key", inHTTP(hdr(kv("authorization\xff", "Bearer a")))},
+		{"invalid UTF-8 in a value", inHTTP(hdr(kv("authorization", "Bearer \xff")))},
+		{"zero-length messages", slices.Concat(ld(checkRequestAttributes), ld(checkRequestAttributes, ld(attributesRequest)), inHTTP())},
+		{"headers across HttpRequests", slices.Concat(
+			inHTTP(hdr(kv("authorization", "Bearer a")), hdr(kv("cookie", "a=1"))),
+			inHTTP(hdr(kv("authorization", "Bearer b"))),
+		)},
+		{"headers across Requests in one AttributeContext", ld(checkRequestAttributes,
+			ld(attributesRequest, ld(requestHTTP, hdr(kv("authorization", "Bearer a")))),
+			ld(attributesSource, ld(peerAddress, ld(addressSocketAddress, ld(socketAddressAddress, []byte("192.0.2.1"))))),
+			ld(attributesRequest, ld(requestHTTP, hdr(kv("cookie", "a=1"))), ld(requestHTTP, hdr(kv("authorization", "Bearer b")))),
+		)},
+		{"http of the varint wire type does not merge", slices.Concat(inHTTP(hdr(kv("authorization", "Bearer a"))),
+			ld(checkRequestAttributes, ld(attributesRequest, varint(requestHTTP, 0))))},
+		{"header_map value and raw_value", inHTTP(
+			hv(ld(mapKey, []byte("authorization")), ld(headerValueRawValue, []byte("Bearer raw")), ld(mapValue, []byte("Bearer value")))),
+		},
+		{"header_map empty raw_value", inHTTP(
+			hv(ld(mapKey, []byte("authorization")), ld(mapValue, []byte("Bearer value")), ld(headerValueRawValue))),
+		},
+		{"header_map raw_value given twice", inHTTP(
+			hv(ld(mapKey, []byte("cookie")), ld(headerValueRawValue, []byte("a=1")), ld(headerValueRawValue))),
+		},
+		{"header_map key given twice", inHTTP(
+			hv(ld(mapKey, []byte("authorization")), ld(mapValue, []byte("Bearer a")), ld(mapKey, []byte("cookie")))),
+		},
+		{"header_map without key", inHTTP(hv(ld(mapValue, []byte("Bearer a"))))},
+		{"header_map raw_value not UTF-8", inHTTP(hv(ld(mapKey, []byte("authorization")), ld(headerValueRawValue, []byte("Bearer \xff"))))},
+		{"header_map value not UTF-8", inHTTP(hv(ld(mapKey, []byte("authorization")), ld(mapValue, []byte("Bearer \xff"))))},
+		{"header_map across HttpRequests and HeaderMaps", slices.Concat(
+			inHTTP(hv(ld(mapKey, []byte("cookie")), ld(mapValue, []byte("a=1"))), hv(ld(mapKey, []byte("cookie")), ld(mapValue, []byte("b=2")))),
+			inHTTP(hv(ld(mapKey, []byte("cookie")), ld(headerValueRawValue, []byte("c=3")))),
+		)},
+		{"headers and header_map", inHTTP(
+			hv(ld(mapKey, []byte("authorization")), ld(mapValue, []byte("Bearer map"))),
+			hdr(kv("authorization", "Bearer headers")),
+			hv(ld(mapKey, []byte("cookie")), ld(mapValue, []byte("a=1"))),
+		)},
+		{"socket address, then pipe, then socket address without address", ld(checkRequestAttributes,
+			ld(attributesSource, ld(peerAddress, ld(addressSocketAddress, ld(socketAddressAddress, []byte("192.0.2.1"))))),
+			ld(attributesSource, ld(peerAddress, ld(addressPipe))),
+			ld(attributesSource, ld(peerAddress, ld(addressSocketAddress, varint(3, 443)))),
+		)},
+		{"pipe of the varint wire type keeps the socket address", ld(checkRequestAttributes,
+			ld(attributesSource, ld(peerAddress, ld(addressSocketAddress, ld(socketAddressAddress, []byte("192.0.2.1"))), varint(addressPipe, 0))),
+		)},
+		{"context extensions merged", slices.Concat(
+			ld(checkRequestAttributes, ld(attributesExtensions, kv("a", "1")), ld(attributesExtensions, kv("b", "2"))),
+			ld(checkRequestAttributes, ld(attributesExtensions, kv("a", "3")), ld(attributesExtensions, ld(mapValue, []byte("4")))),
+		)},
+		{"method and path last wins across HttpRequests", slices.Concat(
+			inHTTP(ld(httpMethod, []byte("GET")), ld(httpPath, []byte("/a"))),
+			inHTTP(ld(httpMethod, []byte("POST"))),
+		)},
+	}
+	c := NewProto()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			checkSame(t, c, tc.data)
+		})
+	}
 }

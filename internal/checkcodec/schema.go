@@ -160,6 +160,11 @@ func (s *schema) validateUntil(b []byte, depth int, endGroup protowire.Number) (
 			return nil, errInvalid
 		}
 		f := s.field(num)
+		if f.kind == kindMap && depth == 0 {
+			// proto.Unmarshal counts a map entry against the limit
+			// before it looks at the wire type.
+			return nil, errDepth
+		}
 		switch typ {
 		case protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
