@@ -18,10 +18,10 @@ type Request struct {
 
 	// headers, when not nil, is the headers map read from JSON.
 	headers map[string]string
-	// http holds the encodings of the HttpRequest, in order: a message
-	// field given more than once is the merge of every occurrence.
-	http       [][]byte
-	httpOne    [1][]byte
+	// b is the encoding, whose HttpRequests hold the headers: a message
+	// field given more than once is the merge of every occurrence, in
+	// order.
+	b          []byte
 	method     string
 	path       string
 	address    string
@@ -52,8 +52,7 @@ const (
 // decode reads an encoding proto.Unmarshal has been shown to accept; the
 // Request keeps b.
 func (r *Request) decode(b []byte) {
-	*r = Request{}
-	r.http = r.httpOne[:0]
+	*r = Request{b: b}
 	eachBytes(b, func(num protowire.Number, attrs []byte) {
 		if num != checkRequestAttributes {
 			return
@@ -91,7 +90,6 @@ func (r *Request) readAddress(addr []byte) {
 // readHTTP reads an HttpRequest: its method and path now, its headers
 // when asked.
 func (r *Request) readHTTP(h []byte) {
-	r.http = append(r.http, h)
 	eachBytes(h, func(num protowire.Number, v []byte) {
 		switch num {
 		case httpMethod:
@@ -117,13 +115,13 @@ func (r *Request) Header(name string) (string, bool) {
 		value []byte
 		found bool
 	)
-	for _, h := range r.http {
+	r.eachHTTP(func(h []byte) {
 		eachField(h, httpHeaders, func(e []byte) {
 			if k, v := entry(e); string(k) == name {
 				value, found = v, true
 			}
 		})
-	}
+	})
 	return string(value), found
 }
 
@@ -147,7 +145,10 @@ func (r *Request) HeaderMapValues(name string, yield func(string) bool) {
 		return
 	}
 	more := true
-	for _, h := range r.http {
+	r.eachHTTP(func(h []byte) {
+		if !more {
+			return
+		}
 		eachField(h, httpHeaderMap, func(m []byte) {
 			eachField(m, headerMapHeaders, func(hv []byte) {
 				if !more {
@@ -173,10 +174,18 @@ func (r *Request) HeaderMapValues(name string, yield func(string) bool) {
 				more = yield(string(value))
 			})
 		})
-		if !more {
-			return
-		}
-	}
+	})
+}
+
+// eachHTTP calls f with the encoding of every HttpRequest, in order. It
+// walks the encoding anew rather than keep where they are: a client can
+// give a message field as many times as it has pairs of bytes.
+func (r *Request) eachHTTP(f func(h []byte)) {
+	eachField(r.b, checkRequestAttributes, func(attrs []byte) {
+		eachField(attrs, attributesRequest, func(req []byte) {
+			eachField(req, requestHTTP, f)
+		})
+	})
 }
 
 // Method is the request's method.

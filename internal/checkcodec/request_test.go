@@ -374,3 +374,32 @@ func TestRequestCases(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestAllocations: what decoding and looking up headers allocates
+// does not grow with the times a client gives the same message field,
+// which proto.Unmarshal merges at no cost.
+func TestRequestAllocations(t *testing.T) {
+	c := NewProto()
+	allocs := func(times int) float64 {
+		data := ld(checkRequestAttributes, ld(attributesRequest, bytesRepeat(ld(requestHTTP), times)...))
+		return testing.AllocsPerRun(20, func() {
+			var r Request
+			if err := c.Unmarshal(data, &r); err != nil {
+				t.Fatal(err)
+			}
+			r.Header("authorization")
+			r.HeaderMapValues("authorization", func(string) bool { return true })
+		})
+	}
+	if one, many := allocs(1), allocs(50000); many != one {
+		t.Errorf("allocations: %v for an HttpRequest given once, %v for one given 50,000 times", one, many)
+	}
+}
+
+func bytesRepeat(b []byte, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = b
+	}
+	return out
+}
