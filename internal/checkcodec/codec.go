@@ -84,6 +84,13 @@ type JSON struct {
 // Name is the name of Connect's JSON codec, which this one replaces.
 func (JSON) Name() string { return "json" }
 
+// JSONCharsetUTF8 is [JSON] under the name of Connect's codec for
+// "application/json; charset=utf-8", which it replaces as well.
+type JSONCharsetUTF8 struct{ JSON }
+
+// Name is the name of Connect's JSON codec for a charset-qualified type.
+func (JSONCharsetUTF8) Name() string { return "json; charset=utf-8" }
+
 // IsBinary reports that the codec is not binary.
 func (JSON) IsBinary() bool { return false }
 

@@ -107,7 +107,8 @@ func NewExtAuthz(cfg ExtAuthzConfig) (*ExtAuthz, error) {
 // replace any in opts, write an allowed answer without building Envoy's
 // CheckResponse.
 func (e *ExtAuthz) Handler(opts ...connect.HandlerOption) (string, *connect.Handler) {
-	opts = append(opts[:len(opts):len(opts)], connect.WithCodec(e.proto), connect.WithCodec(checkcodec.JSON{}))
+	opts = append(opts[:len(opts):len(opts)], connect.WithCodec(e.proto),
+		connect.WithCodec(checkcodec.JSON{}), connect.WithCodec(checkcodec.JSONCharsetUTF8{}))
 	return ExtAuthzCheckProcedure, connect.NewUnaryHandler(ExtAuthzCheckProcedure, e.Check, opts...)
 }
 

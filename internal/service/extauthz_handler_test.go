@@ -1,6 +1,9 @@
 package service_test
 
 import (
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -336,6 +339,52 @@ func TestCheckHeaderRules(t *testing.T) {
 					t.Errorf("Check (-want +got):\n%s", diff)
 				}
 			})
+		}
+	}
+}
+
+// TestCheckJSONContentTypes: Connect JSON clients may send either JSON
+// content type; Check answers both alike, allowed and denied.
+func TestCheckJSONContentTypes(t *testing.T) {
+	t.Parallel()
+	h := apptest.New(t, apptest.Options{SeedDemo: true})
+	claims := h.Demo.TokenClaims
+	claims.Lifetime = time.Hour
+	token, err := h.Fake.MintToken(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, authorization, want string
+	}{
+		{"allowed", "Bearer " + token, `"okResponse"`},
+		{"denied", "Bearer not-a-token", `"deniedResponse"`},
+	} {
+		body := `{"attributes":{"request":{"http":{"method":"GET","path":"/","headers":{"authorization":"` + tc.authorization + `"}}}}}`
+		answers := map[string]string{}
+		for _, contentType := range []string{"application/json", "application/json; charset=utf-8"} {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost,
+				h.URL+"/envoy.service.auth.v3.Authorization/Check", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", contentType)
+			res, err := h.HTTPClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(res.Body)
+			_ = res.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != http.StatusOK || !strings.Contains(string(got), tc.want) {
+				t.Errorf("%s, %s: %d %s; want 200 with %s", tc.name, contentType, res.StatusCode, got, tc.want)
+			}
+			answers[contentType] = string(got)
+		}
+		if diff := cmp.Diff(answers["application/json"], answers["application/json; charset=utf-8"]); diff != "" {
+			t.Errorf("%s: the answers differ by content type (-json +charset):\n%s", tc.name, diff)
 		}
 	}
 }
