@@ -113,6 +113,9 @@ func refusalOf(err error) (refusal, bool) {
 		r.reason = authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_REVOKED
 	case errors.Is(err, sessionexchange.ErrRateLimited):
 		r.reason, r.code = authsvcv1.TokenRefusalReason_TOKEN_REFUSAL_REASON_RATE_LIMITED, connect.CodeResourceExhausted
+		if rl := (*sessionexchange.RateLimitedError)(nil); errors.As(err, &rl) {
+			r.retryAfter = rl.RetryAfter
+		}
 	case errors.As(err, &akr):
 		switch akr.verdict.GetReason() {
 		case authsvcv1.APIKeyRefusalReason_API_KEY_REFUSAL_REASON_RATE_LIMITED:

@@ -3,6 +3,7 @@ package service_test
 import (
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/app"
 	"github.com/authsvc/authsvc/internal/app/apptest"
+	"github.com/authsvc/authsvc/internal/sessionexchange"
 	"github.com/authsvc/authsvc/internal/wachtfake"
 )
 
@@ -110,7 +112,13 @@ func TestCheckHeaderRules(t *testing.T) {
 	}
 	harnesses := map[string]*apptest.Harness{}
 	for name, cfg := range deployments {
-		harnesses[name] = apptest.New(t, apptest.Options{SeedDemo: true, Config: cfg})
+		opts := apptest.Options{SeedDemo: true, Config: cfg}
+		if name == "exchange_rate_limited" {
+			// A stopped clock: the cooldown after Wacht's 429 is whole.
+			at := time.Now()
+			opts.Now = func() time.Time { return at }
+		}
+		harnesses[name] = apptest.New(t, opts)
 	}
 	harnesses["exchange_rate_limited"].Fake.SetFault(wachtfake.Fault{Route: wachtfake.RouteSessionToken, Mode: wachtfake.Fault429})
 
@@ -317,7 +325,7 @@ func TestCheckHeaderRules(t *testing.T) {
 				Body: `{"error":"rate_limited","credential":"session_cookie"}`,
 				Headers: map[string]string{
 					"content-type": "application/json", "x-authsvc-refusal-reason": "rate_limited; credential=session_cookie",
-					"retry-after": "1",
+					"retry-after": strconv.Itoa(int(sessionexchange.DefaultCooldown / time.Second)),
 				},
 			}},
 		},

@@ -256,7 +256,7 @@ func (x *Exchange) exchange(ctx context.Context, key [sha256.Size]byte, s Sessio
 	case old.token != "" && now.Before(old.refreshAt):
 		return old.token, nil // a flight that just ended filled it
 	case now.Before(old.retryAt) || !x.admit(key, s.ClientAddr, now):
-		return x.stale(old, now)
+		return x.stale(old, now, old.retryAt)
 	}
 
 	// The exchange serves every waiting request, so it must not end when
@@ -276,9 +276,9 @@ func (x *Exchange) exchange(ctx context.Context, key [sha256.Size]byte, s Sessio
 		next := *old
 		next.retryAt = now.Add(x.cfg.Cooldown)
 		x.entries.Set(key, &next)
-		return x.stale(old, now)
+		return x.stale(old, now, next.retryAt)
 	case err != nil:
-		if tok, serr := x.stale(old, now); serr == nil {
+		if tok, serr := x.stale(old, now, time.Time{}); serr == nil {
 			return tok, nil
 		}
 		return "", fmt.Errorf("exchange session: %w", err)
@@ -297,13 +297,25 @@ func (x *Exchange) exchange(ctx context.Context, key [sha256.Size]byte, s Sessio
 }
 
 // stale answers from a token past its refresh time but not expired, or
-// refuses.
-func (x *Exchange) stale(old *entry, now time.Time) (string, error) {
+// refuses until retryAt (zero when not known).
+func (x *Exchange) stale(old *entry, now, retryAt time.Time) (string, error) {
 	if old.token != "" && now.Before(old.expiresAt) {
 		return old.token, nil
 	}
-	return "", fmt.Errorf("exchange session: %w", ErrRateLimited)
+	return "", &RateLimitedError{RetryAfter: max(retryAt.Sub(now), 0)}
 }
+
+// RateLimitedError is the ErrRateLimited of one session. RetryAfter is
+// how long the session's cooldown after Wacht's 429 still runs, or zero
+// when the refusal was one of authsvc's own limits.
+type RateLimitedError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string { return "exchange session: " + ErrRateLimited.Error() }
+
+// Unwrap makes the error match ErrRateLimited.
+func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
 
 // admit spends one exchange of the session's, the end user's and the
 // caller's limits, or none when any of them is spent.

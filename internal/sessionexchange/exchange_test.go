@@ -261,8 +261,14 @@ func TestExchangeLimits(t *testing.T) {
 		// As when other replicas spent the session's limit.
 		r.fake.SetFault(wachtfake.Fault{Route: wachtfake.RouteSessionToken, Mode: wachtfake.Fault429})
 		for i := range 100 {
-			if _, err := r.x.Token(t.Context(), s); !errors.Is(err, sessionexchange.ErrRateLimited) {
+			_, err := r.x.Token(t.Context(), s)
+			var rl *sessionexchange.RateLimitedError
+			if !errors.Is(err, sessionexchange.ErrRateLimited) || !errors.As(err, &rl) {
 				t.Fatalf("request %d = %v, want ErrRateLimited", i, err)
+			}
+			// The cooldown still to run, for Retry-After.
+			if want := sessionexchange.DefaultCooldown - time.Duration(i)*100*time.Millisecond; rl.RetryAfter != want {
+				t.Fatalf("request %d: RetryAfter %v, want %v", i, rl.RetryAfter, want)
 			}
 			r.clock.Advance(100 * time.Millisecond)
 		}
