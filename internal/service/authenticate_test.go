@@ -91,21 +91,28 @@ type edgeCreds struct {
 
 func (r *edgeRig) creds(t *testing.T) edgeCreds {
 	t.Helper()
-	claims := r.demo.TokenClaims
+	return demoCreds(t, r.fake, r.demo)
+}
+
+// demoCreds mints a token good for an hour and one expired a minute after
+// it was issued an hour ago, and gathers the demo's other credentials.
+func demoCreds(t *testing.T, fake *wachtfake.Server, demo wachtfake.Demo) edgeCreds {
+	t.Helper()
+	claims := demo.TokenClaims
 	claims.Lifetime = time.Hour
-	tok, err := r.fake.MintToken(claims)
+	tok, err := fake.MintToken(claims)
 	if err != nil {
 		t.Fatal(err)
 	}
 	claims.IssuedAt, claims.Lifetime = time.Now().Add(-time.Hour), time.Minute
-	expired, err := r.fake.MintToken(claims)
+	expired, err := fake.MintToken(claims)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return edgeCreds{
 		token: tok, expiredToken: expired,
-		cookie: r.demo.SessionCookies[0].Value, devSession: r.demo.DevSession,
-		key: r.demo.Keys[0].Secret, readOnlyKey: r.demo.Keys[1].Secret,
+		cookie: demo.SessionCookies[0].Value, devSession: demo.DevSession,
+		key: demo.Keys[0].Secret, readOnlyKey: demo.Keys[1].Secret,
 	}
 }
 

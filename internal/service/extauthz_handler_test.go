@@ -179,21 +179,10 @@ func TestCheckHeaderRules(t *testing.T) {
 	}
 
 	// creds are a harness's credentials, ready for headers.
-	type creds struct{ token, expired, cookie, key string }
+	type creds = edgeCreds
 	credsOf := func(h *apptest.Harness) creds {
 		t.Helper()
-		c := h.Demo.TokenClaims
-		c.Lifetime = time.Hour
-		tok, err := h.Fake.MintToken(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.IssuedAt, c.Lifetime = time.Now().Add(-time.Hour), time.Minute
-		expired, err := h.Fake.MintToken(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return creds{token: tok, expired: expired, cookie: h.Demo.SessionCookies[0].Value, key: h.Demo.Keys[0].Secret}
+		return demoCreds(t, h.Fake, h.Demo)
 	}
 
 	tests := []struct {
@@ -249,7 +238,7 @@ func TestCheckHeaderRules(t *testing.T) {
 		{
 			name: "expired_token_denied", deployment: "default",
 			headers: func(c creds) map[string]string {
-				return forged(map[string]string{"authorization": "Bearer " + c.expired}, "x-authsvc-")
+				return forged(map[string]string{"authorization": "Bearer " + c.expiredToken}, "x-authsvc-")
 			},
 			want: checkOutcome{Denied: denied(401, rpccode.Code_UNAUTHENTICATED, "expired; credential=bearer",
 				`Bearer error="invalid_token"`, `{"error":"expired","credential":"bearer"}`)},
@@ -293,7 +282,7 @@ func TestCheckHeaderRules(t *testing.T) {
 		{
 			name: "strip_denied", deployment: "strip",
 			headers: func(c creds) map[string]string {
-				return map[string]string{"authorization": "Bearer " + c.expired}
+				return map[string]string{"authorization": "Bearer " + c.expiredToken}
 			},
 			want: checkOutcome{Denied: denied(401, rpccode.Code_UNAUTHENTICATED, "expired; credential=bearer",
 				`Bearer error="invalid_token"`, `{"error":"expired","credential":"bearer"}`)},
