@@ -183,6 +183,12 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 	if err := a.connectWacht(cfg, deps); err != nil {
 		return nil, err
 	}
+	// From here on, a failure must release the budget.
+	defer func() {
+		if err != nil {
+			a.budget.Close()
+		}
+	}()
 	if a.pool != nil {
 		a.retention, err = retention.New(retention.Config{
 			Pool:                a.pool,
@@ -203,7 +209,6 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 		return nil, err
 	}
 	if err := a.newCaches(cfg, deps.TracerProvider); err != nil {
-		a.budget.Close()
 		return nil, err
 	}
 	// From here on, a failure must release the caches.
