@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/authsvc/authsvc/internal/authproc"
 )
 
 // floorCommand is the hidden first argument that makes this program serve
@@ -76,7 +78,7 @@ func startFloor(ctx context.Context) (*floorProcess, error) {
 	f.cmd = exec.Command(filepath.Clean(self), floorCommand, addr)
 	f.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	f.cmd.Stderr = os.Stderr
-	f.cmd.SysProcAttr = childAttr()
+	f.cmd.SysProcAttr = authproc.ChildAttr()
 	if err := f.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the no-op server: %w", err)
 	}

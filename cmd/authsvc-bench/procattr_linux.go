@@ -5,12 +5,6 @@ import (
 	"time"
 )
 
-// childAttr makes the kernel kill a child (the CPU floor server) if this
-// process dies without stopping it.
-func childAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
-
 // threadCPU is the CPU time of the calling thread.
 func threadCPU() time.Duration {
 	var ru syscall.Rusage

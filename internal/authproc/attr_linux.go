@@ -2,8 +2,8 @@ package authproc
 
 import "syscall"
 
-// childAttr makes the kernel kill the process if its parent dies without
-// stopping it.
-func childAttr() *syscall.SysProcAttr {
+// ChildAttr makes the kernel kill a child process if its parent dies
+// without stopping it.
+func ChildAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

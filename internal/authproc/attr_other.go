@@ -4,6 +4,6 @@ package authproc
 
 import "syscall"
 
-// childAttr has nothing to add outside Linux: the process is stopped by
-// its parent's Stop only.
-func childAttr() *syscall.SysProcAttr { return nil }
+// ChildAttr has nothing to add outside Linux: a child process is stopped
+// by its parent only.
+func ChildAttr() *syscall.SysProcAttr { return nil }

@@ -64,7 +64,7 @@ func Start(ctx context.Context, bin string, o Options) (*Process, error) {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = o.Stdout, o.Stderr
-	p.cmd.SysProcAttr = childAttr()
+	p.cmd.SysProcAttr = ChildAttr()
 	var listening chan string
 	var pw *io.PipeWriter
 	if !fixed {
