@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	authsvcv1 "github.com/authsvc/authsvc/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/sessionexchange"
@@ -122,8 +121,6 @@ type AuthenticateConfig struct {
 type AuthRequest struct {
 	// Headers have lower-case names.
 	Headers map[string]string
-	// HeaderMap is Envoy's header_map, used for names Headers lacks.
-	HeaderMap []*corev3.HeaderValue
 	// Method and Path are the request's, for API-auth keys; a query in
 	// Path is ignored.
 	Method, Path        string
@@ -135,8 +132,8 @@ type AuthRequest struct {
 	ClientAddress string
 
 	// encoded holds the headers of a Check request still in its
-	// encoding, found after Headers and HeaderMap (which Check leaves
-	// empty).
+	// encoding (its headers map, then its header_map), found after
+	// Headers (which Check leaves empty).
 	encoded encodedHeaders
 }
 
@@ -157,14 +154,6 @@ func (r *AuthRequest) header(name string) string {
 	if r.encoded != nil {
 		if v, ok := r.encoded.Header(name); ok {
 			return v
-		}
-	}
-	for _, h := range r.HeaderMap {
-		if h.GetKey() == name {
-			if raw := h.GetRawValue(); len(raw) > 0 {
-				return string(raw)
-			}
-			return h.GetValue()
 		}
 	}
 	var first string
@@ -190,18 +179,6 @@ func (r *AuthRequest) cookie(names ...string) (string, bool) {
 			if c, ok := findCookie(v, names); ok {
 				return c, true
 			}
-		}
-	}
-	for _, h := range r.HeaderMap {
-		if h.GetKey() != "cookie" {
-			continue
-		}
-		v := h.GetValue()
-		if raw := h.GetRawValue(); len(raw) > 0 {
-			v = string(raw)
-		}
-		if c, ok := findCookie(v, names); ok {
-			return c, true
 		}
 	}
 	var found string
