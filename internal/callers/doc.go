@@ -16,7 +16,7 @@
 //
 //	printf %s "$TOKEN" | sha256sum
 //
-// (printf, not echo, so that no newline is hashed) or with [HashToken].
+// (printf, not echo, so that no newline is hashed).
 //
 // A cert identity names any of common_name, uri_san and dns_san; all that
 // are given must match the verified leaf certificate. A caller with both a
