@@ -21,11 +21,15 @@ type Request struct {
 	// b is the encoding, whose HttpRequests hold the headers: a message
 	// field given more than once is the merge of every occurrence, in
 	// order.
-	b          []byte
-	method     string
-	path       string
-	address    string
-	extensions map[string]string
+	b []byte
+	// hasHeaders and hasHeaderMap say whether any HttpRequest holds a
+	// headers entry or a header_map, so that a lookup of a name the
+	// request lacks walks the encoding only where it may be found.
+	hasHeaders, hasHeaderMap bool
+	method                   string
+	path                     string
+	address                  string
+	extensions               map[string]string
 }
 
 // Field numbers of what Check reads of a CheckRequest.
@@ -96,6 +100,10 @@ func (r *Request) readHTTP(h []byte) {
 			r.method = string(v)
 		case httpPath:
 			r.path = string(v)
+		case httpHeaders:
+			r.hasHeaders = true
+		case httpHeaderMap:
+			r.hasHeaderMap = true
 		}
 	})
 }
@@ -110,6 +118,9 @@ func (r *Request) Header(name string) (string, bool) {
 	if r.headers != nil {
 		v, ok := r.headers[name]
 		return v, ok
+	}
+	if !r.hasHeaders {
+		return "", false
 	}
 	var (
 		value []byte
@@ -142,6 +153,9 @@ func (r *Request) HeaderMapValues(name string, yield func(string) bool) {
 				return
 			}
 		}
+		return
+	}
+	if !r.hasHeaderMap {
 		return
 	}
 	more := true
