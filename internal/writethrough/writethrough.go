@@ -214,9 +214,14 @@ func (a *Applier) SessionChanged(ctx context.Context, ev webhook.SessionEvent) e
 		}
 		return errors.Join(errs...)
 	}
+	ended := ev.Type != "session.created"
 	version := a.version(ev.UpdatedAt, ev.Timestamp)
-	if ev.Type != "session.created" {
+	if ended {
 		version = a.endVersion(ev.UpdatedAt, ev.Timestamp)
+	}
+	end := ev.Timestamp
+	if now := a.now(); end.IsZero() || end.After(now) {
+		end = now
 	}
 	for _, userID := range userIDs {
 		var signIns []*authsvcv1.Session
@@ -224,11 +229,6 @@ func (a *Applier) SessionChanged(ctx context.Context, ev webhook.SessionEvent) e
 			if string(ev.SignIns[i].UserID) == userID {
 				signIns = append(signIns, service.SessionFromWacht(&ev.SignIns[i]))
 			}
-		}
-		ended := ev.Type != "session.created"
-		end := ev.Timestamp
-		if end.IsZero() || end.After(a.now()) {
-			end = a.now()
 		}
 		applied, err := a.sessions.Update(ctx, userID, version, func(list []*authsvcv1.Session) []*authsvcv1.Session {
 			return replaceSession(list, ev.SessionID, signIns, ended, end)
