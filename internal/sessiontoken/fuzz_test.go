@@ -154,3 +154,23 @@ func readSeed(t *testing.T, path string) string {
 	}
 	return s
 }
+
+// FuzzClaimsDecode holds the plain-payload decoder to go-jose's: whatever
+// payload it handles, go-jose must decode without error into the same
+// claims. Its seeds are the cases of TestDecodePlainClaims.
+func FuzzClaimsDecode(f *testing.F) {
+	zero, _ := sessiontoken.DecodeJoseClaims([]byte(`{}`))
+	for _, tc := range claimsDecodeCases {
+		f.Add([]byte(tc.payload))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		got, handled := sessiontoken.DecodePlainClaims(payload)
+		if !handled {
+			if !cmp.Equal(got, zero) {
+				t.Fatalf("claims changed by a payload not handled: %+v", got)
+			}
+			return
+		}
+		checkSameClaims(t, payload, got)
+	})
+}
