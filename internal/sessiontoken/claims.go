@@ -47,7 +47,9 @@ func (c *Claims) HasPermission(p string) bool {
 	return slices.Contains(c.OrganizationPermissions, p) || slices.Contains(c.WorkspacePermissions, p)
 }
 
-// rawClaims is the JSON shape of the token payload.
+// rawClaims is the JSON shape of the token payload, as go-jose's JSON
+// decoder fills it; decodePlainClaims fills it the same way for a plain
+// payload.
 type rawClaims struct {
 	jwt.Claims
 

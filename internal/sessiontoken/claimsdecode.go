@@ -4,8 +4,21 @@ import (
 	"bytes"
 	"strings"
 
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
+
+// decodeClaims decodes the token payload into raw, which must be zero: a
+// plain payload with [decodePlainClaims], any other with go-jose's
+// decoder, which matches member names case-sensitively, as the JOSE
+// specifications require. Both give the same rawClaims for a plain
+// payload.
+func decodeClaims(payload []byte, raw *rawClaims) error {
+	if decodePlainClaims(payload, raw) {
+		return nil
+	}
+	return josejson.Unmarshal(payload, raw)
+}
 
 // decodePlainClaims decodes payload into raw and reports true when the
 // payload is plain; otherwise it leaves raw as it was and reports false.

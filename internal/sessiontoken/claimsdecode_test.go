@@ -1,8 +1,13 @@
 package sessiontoken_test
 
 import (
+	"context"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/authsvc/authsvc/internal/sessiontoken"
@@ -142,4 +147,69 @@ func checkSameClaims(t *testing.T, payload []byte, got any) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("plain decoder differs from go-jose on %q (-go-jose +plain):\n%s", payload, diff)
 	}
+}
+
+// TestVerifyPayloadForms verifies tokens whose payloads carry the same
+// claims plain and not plain, and payloads that go-jose refuses or whose
+// claims are incomplete: the claims do not depend on the decoder, and the
+// refusals are for a malformed token.
+func TestVerifyPayloadForms(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	key := newTestKey(t, "1")
+	v := newVerifier(t, newFakeFetcher(jwksOf(t, key)), newFakeClock(now), nil)
+	iat, exp := strconv.FormatInt(now.Unix(), 10), strconv.FormatInt(now.Unix()+35, 10)
+	want := &sessiontoken.Claims{
+		Issuer: testIssuer, Subject: "123", SessionID: "456", Organization: "31",
+		OrganizationPermissions: []string{"org:read", "org:write"},
+		IssuedAt:                time.Unix(now.Unix(), 0), ExpiresAt: time.Unix(now.Unix()+35, 0),
+	}
+	tail := `,"sub":"123","sid":"456","iat":` + iat + `,"exp":` + exp + `,"organization":"31",` +
+		`"permissions":{"organization":["org:read","org:write"],"workspace":[]}}`
+	for _, tc := range []struct {
+		name, payload string
+		metadata      map[string]any
+		wantReason    sessiontoken.Reason
+	}{
+		{"plain", `{"iss":"` + testIssuer + `"` + tail, nil, 0},
+		{"escaped issuer", `{"iss":"` + strings.ReplaceAll(testIssuer, "/", `\/`) + `"` + tail, nil, 0},
+		{"metadata", `{"metadata":{},"iss":"` + testIssuer + `"` + tail, map[string]any{}, 0},
+		{"exp as float", `{"iss":"` + testIssuer + `"` + strings.Replace(tail, exp, exp+".0", 1), nil, 0},
+		{"duplicate sid", `{"sid":"1","iss":"` + testIssuer + `"` + tail, nil, sessiontoken.ReasonMalformed},
+		{"trailing data", `{"iss":"` + testIssuer + `"` + tail + `x`, nil, sessiontoken.ReasonMalformed},
+		{"exp null", `{"iss":"` + testIssuer + `"` + strings.Replace(tail, exp, "null", 1), nil, sessiontoken.ReasonMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tok := signPayload(t, key, tc.payload)
+			got, err := v.Verify(context.Background(), tok)
+			checkVerifyErr(t, err, tok, tc.wantReason, nil)
+			if err != nil {
+				return
+			}
+			want := *want
+			want.Metadata = tc.metadata
+			if diff := cmp.Diff(&want, got); diff != "" {
+				t.Fatalf("claims (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// signPayload signs payload, as it is, with k, in a header like Wacht's.
+func signPayload(t *testing.T, k testKey, payload string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := signer.Sign([]byte(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := obj.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

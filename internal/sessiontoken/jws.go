@@ -45,8 +45,10 @@ type joseHeader struct {
 // tok. It refuses, before any signature check: anything but exactly three
 // segments, bad base64, a header that is not a JSON object or has no alg,
 // an alg other than ES256, critical header parameters (none is understood)
-// and an unencoded payload. The JSON decoder is go-jose's, which matches
-// member names case-sensitively, as the JOSE specifications require. The
+// and an unencoded payload. A header other than Wacht's own is decoded
+// with go-jose's JSON decoder, which matches member names
+// case-sensitively, as the JOSE specifications require. The payload is
+// only base64-decoded: its JSON is decoded after the signature check. The
 // payload and the signature share one allocation.
 func parseCompact(token string, tok *compactJWS) error {
 	h, rest, ok := strings.Cut(token, ".")

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/maypok86/otter/v2"
 )
 
@@ -255,8 +254,11 @@ func (v *Verifier) rememberRefusal(sum [sha256.Size]byte, err error, ks *keySet)
 	}
 }
 
-// verifyFull parses token, verifies its signature and then its claims. It
-// returns the key set the signature was checked against, if any.
+// verifyFull parses token, verifies its signature, then decodes its
+// claims with [decodeClaims] (a plain payload by decodePlainClaims, any
+// other by go-jose's JSON decoder; a payload that go-jose refuses yields
+// errBadClaims) and checks them. It returns the key set the signature was
+// checked against, if any.
 func (v *Verifier) verifyFull(ctx context.Context, token string) (*cacheEntry, *keySet, error) {
 	var tok compactJWS
 	if err := parseCompact(token, &tok); err != nil {
@@ -277,7 +279,7 @@ func (v *Verifier) verifyFull(ctx context.Context, token string) (*cacheEntry, *
 		return nil, ks, err
 	}
 	var raw rawClaims
-	if err := josejson.Unmarshal(tok.payload, &raw); err != nil {
+	if err := decodeClaims(tok.payload, &raw); err != nil {
 		return nil, ks, errBadClaims
 	}
 	sid, err := checkClaims(&raw, v.issuer, v.now(), v.leeway)
