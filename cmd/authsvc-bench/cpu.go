@@ -44,6 +44,11 @@ const (
 	caseForgedFresh = "VerifySession, each forged token new"
 )
 
+// caseSignatureFloor names the row of the no-op server that checks one
+// P-256 signature per request: the floor plus the signature check,
+// measured as one server in the same repetition as the cases.
+const caseSignatureFloor = "reference: no-op server + one P-256 signature check"
+
 // cpuCase is one row of the CPU scenario.
 type cpuCase struct {
 	name string
@@ -97,7 +102,7 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 		return err
 	}
 	defer rep.stop()
-	floor, err := startFloor(ctx)
+	floor, err := startFloor(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -114,6 +119,15 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 	// The fresh pools are made only for the cases that run.
 	wanted := func(name string) bool {
 		return o.cpuOnly.MatchString(string(transportJSON)+": "+name) || o.cpuOnly.MatchString(string(transportGRPC)+": "+name)
+	}
+	// The floor that also checks a signature is the new-token target's
+	// reference: it runs only when a new-token case does.
+	var sigFloor *floorProcess
+	if wanted(caseFresh) || wanted(caseForgedFresh) {
+		if sigFloor, err = startFloor(ctx, true); err != nil {
+			return err
+		}
+		defer sigFloor.stop()
 	}
 	var freshValid, forgedFresh []string
 	if wanted(caseFresh) {
@@ -182,6 +196,18 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 				return fmt.Errorf("floor, %s: %w", tr, err)
 			}
 			floors[tr] = append(floors[tr], fl)
+			if sigFloor != nil {
+				sigCaller := newCaller(tr, sigFloor.url)
+				sf, err := measureCPU(ctx, sigCaller, sigFloor.pid(), rpcVerify, outcomeAllowed, n, o.cpuInFlight,
+					func(i int) string { return known[0] })
+				sigCaller.close()
+				if err != nil {
+					return fmt.Errorf("floor with a signature check, %s: %w", tr, err)
+				}
+				key := string(tr) + "\x00" + caseSignatureFloor
+				figs[key] = append(figs[key], sf)
+				ratios[key] = append(ratios[key], float64(sf.perRequest)/float64(fl.perRequest))
+			}
 			c := newCaller(tr, rep.url)
 			for _, cs := range cases {
 				if !o.cpuOnly.MatchString(string(tr) + ": " + cs.name) {
@@ -208,7 +234,7 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 
 	var rows []cpuRow
 	for _, tr := range transports {
-		for _, cs := range cases {
+		for _, cs := range append(cases, cpuCase{name: caseSignatureFloor}) {
 			key := string(tr) + "\x00" + cs.name
 			if len(figs[key]) == 0 {
 				continue
@@ -326,18 +352,28 @@ func forgeTokens(bases []string, n int) []string {
 	return out
 }
 
+// newSignatureCheck returns a function that checks one P-256 ECDSA
+// signature, made with a key of its own, and reports whether it verified.
+func newSignatureCheck() (func() bool, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("signature check: %w", err)
+	}
+	digest := sha256.Sum256([]byte("authsvc"))
+	sig, err := ecdsa.SignASN1(rand.Reader, priv, digest[:])
+	if err != nil {
+		return nil, fmt.Errorf("signature check: %w", err)
+	}
+	return func() bool { return ecdsa.VerifyASN1(&priv.PublicKey, digest[:], sig) }, nil
+}
+
 // signatureCost is the CPU time of one P-256 ECDSA signature check on
 // this machine: the least of a few runs on one locked thread, read from
 // that thread's own CPU clock.
 func signatureCost() time.Duration {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return 0
-	}
-	digest := sha256.Sum256([]byte("authsvc"))
-	sig, err := ecdsa.SignASN1(rand.Reader, priv, digest[:])
+	check, err := newSignatureCheck()
 	if err != nil {
 		return 0
 	}
@@ -346,7 +382,7 @@ func signatureCost() time.Duration {
 	for range 3 {
 		before := threadCPU()
 		for range loops {
-			ecdsa.VerifyASN1(&priv.PublicKey, digest[:], sig)
+			check()
 		}
 		d := (threadCPU() - before) / loops
 		if best == 0 || d < best {

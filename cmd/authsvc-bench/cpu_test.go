@@ -27,27 +27,44 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
-// TestFloorAnswersBothProtocols drives the no-op server with the load
-// generator's own callers: each call must come back allowed.
+// TestFloorAnswersBothProtocols drives the no-op servers with the load
+// generator's own callers: each call must come back allowed, and a
+// signature check that fails must fail the call.
 func TestFloorAnswersBothProtocols(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewUnstartedServer(nil)
-	srv.Config.Handler = http.HandlerFunc(floorHandler)
-	srv.EnableHTTP2 = false
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	srv.Config.Protocols = &p
-	srv.Start()
-	t.Cleanup(srv.Close)
-	for _, c := range []caller{newJSONCaller(srv.URL, 4), newGRPCCaller(srv.URL, 2)} {
-		for _, r := range []rpc{rpcVerify, rpcCheck} {
-			tl, _ := drive(context.Background(), c, r, 50, 4, 10*time.Second, func(int) string { return "tok" })
-			if err := tl.check(outcomeAllowed, 50); err != nil {
-				t.Errorf("%T rpc %d: %v", c, r, err)
+	check, err := newSignatureCheck()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		handler http.Handler
+		want    outcome
+	}{
+		{"no-op", http.HandlerFunc(floorHandler), outcomeAllowed},
+		{"with a signature check", signatureFloor(check), outcomeAllowed},
+		{"with a failing signature check", signatureFloor(func() bool { return false }), outcomeFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewUnstartedServer(tc.handler)
+			srv.EnableHTTP2 = false
+			var p http.Protocols
+			p.SetHTTP1(true)
+			p.SetUnencryptedHTTP2(true)
+			srv.Config.Protocols = &p
+			srv.Start()
+			t.Cleanup(srv.Close)
+			for _, c := range []caller{newJSONCaller(srv.URL, 4), newGRPCCaller(srv.URL, 2)} {
+				for _, r := range []rpc{rpcVerify, rpcCheck} {
+					tl, _ := drive(context.Background(), c, r, 50, 4, 10*time.Second, func(int) string { return "tok" })
+					if err := tl.check(tc.want, 50); err != nil {
+						t.Errorf("%T rpc %d: %v", c, r, err)
+					}
+				}
+				c.close()
 			}
-		}
-		c.close()
+		})
 	}
 }
 

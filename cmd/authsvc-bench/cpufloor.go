@@ -18,13 +18,28 @@ import (
 )
 
 // floorCommand is the hidden first argument that makes this program serve
-// the no-op floor instead of measuring.
-const floorCommand = "noop-server"
+// the no-op floor instead of measuring: `noop-server <addr>`, or
+// `noop-server <addr> signature` for the floor that also checks one
+// P-256 signature per request.
+const (
+	floorCommand  = "noop-server"
+	signatureFlag = "signature"
+)
 
 // serveFloor serves the no-op floor on addr until the process is killed:
 // plain net/http, HTTP/1.1 and cleartext HTTP/2 on one port, answering
-// every POST with the smallest valid reply of the caller's protocol.
-func serveFloor(addr string) error {
+// every POST with the smallest valid reply of the caller's protocol. With
+// withSignature, each request first pays one P-256 signature check, the
+// only work a new token needs that a no-op server does not do.
+func serveFloor(addr string, withSignature bool) error {
+	handler := http.Handler(http.HandlerFunc(floorHandler))
+	if withSignature {
+		check, err := newSignatureCheck()
+		if err != nil {
+			return fmt.Errorf("no-op server: %w", err)
+		}
+		handler = signatureFloor(check)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("no-op server: %w", err)
@@ -32,8 +47,21 @@ func serveFloor(addr string) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: http.HandlerFunc(floorHandler), Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: handler, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second}
 	return srv.Serve(ln)
+}
+
+// signatureFloor is floorHandler after one signature check per request;
+// a check that fails (it never should) is answered with a 500, which the
+// load generator counts as a failed call.
+func signatureFloor(check func() bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !check() {
+			http.Error(w, "signature check failed", http.StatusInternalServerError)
+			return
+		}
+		floorHandler(w, r)
+	})
 }
 
 // floorHandler reads the request body and answers with an empty message:
@@ -63,9 +91,10 @@ type floorProcess struct {
 	done chan struct{}
 }
 
-// startFloor runs this program as the no-op server on a free loopback
-// port and waits until it answers.
-func startFloor(ctx context.Context) (*floorProcess, error) {
+// startFloor runs this program as the no-op server, with a signature
+// check per request if withSignature, on a free loopback port and waits
+// until it answers.
+func startFloor(ctx context.Context, withSignature bool) (*floorProcess, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("start the no-op server: %w", err)
@@ -75,7 +104,11 @@ func startFloor(ctx context.Context) (*floorProcess, error) {
 		return nil, err
 	}
 	f := &floorProcess{url: "http://" + addr, done: make(chan struct{})}
-	f.cmd = exec.Command(filepath.Clean(self), floorCommand, addr)
+	args := []string{floorCommand, addr}
+	if withSignature {
+		args = append(args, signatureFlag)
+	}
+	f.cmd = exec.Command(filepath.Clean(self), args...)
 	f.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	f.cmd.Stderr = os.Stderr
 	f.cmd.SysProcAttr = authproc.ChildAttr()

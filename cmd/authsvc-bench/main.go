@@ -17,13 +17,14 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"syscall"
 	"time"
 )
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == floorCommand {
-		if err := serveFloor(os.Args[2]); err != nil {
+	if len(os.Args) >= 3 && os.Args[1] == floorCommand {
+		if err := serveFloor(os.Args[2], slices.Contains(os.Args[3:], signatureFlag)); err != nil {
 			fmt.Fprintln(os.Stderr, "authsvc-bench:", err)
 			os.Exit(1)
 		}
