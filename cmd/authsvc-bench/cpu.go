@@ -117,9 +117,8 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 		return err
 	}
 	// The fresh pools are made only for the cases that run.
-	wanted := func(name string) bool {
-		return o.cpuOnly.MatchString(string(transportJSON)+": "+name) || o.cpuOnly.MatchString(string(transportGRPC)+": "+name)
-	}
+	wantedOn := func(tr transport, name string) bool { return o.cpuOnly.MatchString(string(tr) + ": " + name) }
+	wanted := func(name string) bool { return wantedOn(transportJSON, name) || wantedOn(transportGRPC, name) }
 	// The floor that also checks a signature is the new-token target's
 	// reference: it runs only when a new-token case does.
 	var sigFloor *floorProcess
@@ -196,7 +195,7 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 				return fmt.Errorf("floor, %s: %w", tr, err)
 			}
 			floors[tr] = append(floors[tr], fl)
-			if sigFloor != nil {
+			if wantedOn(tr, caseFresh) || wantedOn(tr, caseForgedFresh) {
 				sigCaller := newCaller(tr, sigFloor.url)
 				sf, err := measureCPU(ctx, sigCaller, sigFloor.pid(), rpcVerify, outcomeAllowed, n, o.cpuInFlight,
 					func(i int) string { return known[0] })
@@ -210,7 +209,7 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 			}
 			c := newCaller(tr, rep.url)
 			for _, cs := range cases {
-				if !o.cpuOnly.MatchString(string(tr) + ": " + cs.name) {
+				if !wantedOn(tr, cs.name) {
 					continue
 				}
 				run := runs[tr]*2 + transportIndex(tr)
