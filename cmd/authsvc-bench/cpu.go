@@ -185,21 +185,21 @@ func runCPU(ctx context.Context, o *options, logger *slog.Logger, stdout io.Writ
 	floors := map[transport][]cpuFigure{} // by transport
 	ratios := map[string][]float64{}
 	runs := map[transport]int{}
+	// measureFloor measures a no-op server over tr.
+	measureFloor := func(tr transport, f *floorProcess) (cpuFigure, error) {
+		c := newCaller(tr, f.url)
+		defer c.close()
+		return measureCPU(ctx, c, f.pid(), rpcVerify, outcomeAllowed, n, o.cpuInFlight, func(int) string { return known[0] })
+	}
 	for r := range reps {
 		for _, tr := range transports {
-			floorCaller := newCaller(tr, floor.url)
-			fl, err := measureCPU(ctx, floorCaller, floor.pid(), rpcVerify, outcomeAllowed, n, o.cpuInFlight,
-				func(i int) string { return known[0] })
-			floorCaller.close()
+			fl, err := measureFloor(tr, floor)
 			if err != nil {
 				return fmt.Errorf("floor, %s: %w", tr, err)
 			}
 			floors[tr] = append(floors[tr], fl)
 			if wantedOn(tr, caseFresh) || wantedOn(tr, caseForgedFresh) {
-				sigCaller := newCaller(tr, sigFloor.url)
-				sf, err := measureCPU(ctx, sigCaller, sigFloor.pid(), rpcVerify, outcomeAllowed, n, o.cpuInFlight,
-					func(i int) string { return known[0] })
-				sigCaller.close()
+				sf, err := measureFloor(tr, sigFloor)
 				if err != nil {
 					return fmt.Errorf("floor with a signature check, %s: %w", tr, err)
 				}

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/authsvc/authsvc/internal/sessiontoken"
@@ -194,22 +193,4 @@ func TestVerifyPayloadForms(t *testing.T) {
 			}
 		})
 	}
-}
-
-// signPayload signs payload, as it is, with k, in a header like Wacht's.
-func signPayload(t *testing.T, k testKey, payload string) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := signer.Sign([]byte(payload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
 }

@@ -115,6 +115,24 @@ func (k testKey) mint(tb testing.TB, claims map[string]any) string {
 	return sign(tb, jose.ES256, k.priv, "", claims)
 }
 
+// signPayload signs payload, as it is, with k, in a header like Wacht's.
+func signPayload(tb testing.TB, k testKey, payload string) string {
+	tb.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	obj, err := signer.Sign([]byte(payload))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tok, err := obj.CompactSerialize()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
 // mintKID signs claims with k and puts k's kid in the header.
 func (k testKey) mintKID(tb testing.TB, claims map[string]any) string {
 	tb.Helper()

@@ -178,19 +178,7 @@ func TestVerifyCorpus(t *testing.T) {
 		{
 			name: "payload_not_an_object",
 			token: func(t *testing.T) string {
-				signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: keys.good.priv}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				obj, err := signer.Sign([]byte(`["not","claims"]`))
-				if err != nil {
-					t.Fatal(err)
-				}
-				tok, err := obj.CompactSerialize()
-				if err != nil {
-					t.Fatal(err)
-				}
-				return tok
+				return signPayload(t, keys.good, `["not","claims"]`)
 			},
 			wantReason: sessiontoken.ReasonMalformed,
 		},
