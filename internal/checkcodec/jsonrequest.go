@@ -1,5 +1,7 @@
 package checkcodec
 
+import "github.com/authsvc/authsvc/internal/plainjson"
+
 // readJSON reads data as a CheckRequest in Connect's JSON if it has the
 // shape of one with only what Check reads:
 //
@@ -12,7 +14,7 @@ package checkcodec
 // r unchanged, for anything else, which protojson reads instead.
 func (r *Request) readJSON(data []byte) bool {
 	var out Request
-	j := jsonReader{data: data}
+	j := jsonReader{plainjson.New(data)}
 	ok := j.object(func(name string, seen *uint8) bool {
 		if name != "attributes" || !once(seen, 1) {
 			return false
@@ -41,7 +43,7 @@ func (r *Request) readJSON(data []byte) bool {
 			return false
 		})
 	})
-	if !ok || !j.end() {
+	if !ok || !j.End() {
 		return false
 	}
 	*r = out
@@ -57,77 +59,23 @@ func once(seen *uint8, bit uint8) bool {
 	return true
 }
 
-// jsonReader scans the JSON tokens readJSON accepts.
+// jsonReader reads the objects and strings readJSON accepts.
 type jsonReader struct {
-	data []byte
-	i    int
+	plainjson.Scanner
 }
 
-func (j *jsonReader) space() {
-	for j.i < len(j.data) {
-		switch j.data[j.i] {
-		case ' ', '\t', '\n', '\r':
-			j.i++
-		default:
-			return
-		}
-	}
-}
-
-// consume skips white space and then c, if c is next.
-func (j *jsonReader) consume(c byte) bool {
-	j.space()
-	if j.i < len(j.data) && j.data[j.i] == c {
-		j.i++
-		return true
-	}
-	return false
-}
-
-// end reports whether only white space is left.
-func (j *jsonReader) end() bool {
-	j.space()
-	return j.i == len(j.data)
-}
-
-// str reads a string of printable ASCII without a backslash into s.
+// str reads a plain string into s.
 func (j *jsonReader) str(s *string) bool {
-	if !j.consume('"') {
-		return false
-	}
-	for start := j.i; j.i < len(j.data); j.i++ {
-		switch c := j.data[j.i]; {
-		case c == '"':
-			*s = string(j.data[start:j.i])
-			j.i++
-			return true
-		case c < 0x20 || c > 0x7e || c == '\\':
-			return false
-		}
-	}
-	return false
+	b, ok := j.Str()
+	*s = string(b)
+	return ok
 }
 
 // object reads an object, calling member with each member's name to read
 // its value; seen is the object's own set of members read.
 func (j *jsonReader) object(member func(name string, seen *uint8) bool) bool {
-	if !j.consume('{') {
-		return false
-	}
-	if j.consume('}') {
-		return true
-	}
 	var seen uint8
-	for {
-		var name string
-		if !j.str(&name) || !j.consume(':') || !member(name, &seen) {
-			return false
-		}
-		if j.consume(',') {
-			continue
-		}
-		return j.consume('}')
-	}
+	return j.Object(func(name []byte) bool { return member(string(name), &seen) })
 }
 
 // stringMap reads an object of string members into m, each name once.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/authsvc/authsvc/internal/plainjson"
 	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
@@ -44,7 +45,7 @@ func decodeClaims(payload []byte, raw *rawClaims) error {
 // leaves its field zero (a nil pointer or slice), an empty array gives an
 // empty, non-nil slice, and permissions a non-nil *rawPerms.
 func decodePlainClaims(payload []byte, raw *rawClaims) bool {
-	s := plainScanner{b: payload}
+	s := plainScanner{Scanner: plainjson.New(payload), b: payload}
 	if !s.claims() {
 		return false
 	}
@@ -87,35 +88,27 @@ const (
 // 2^53, so every such integer is exact as a float64.
 const maxPlainDigits = 15
 
-// span is the position of a piece of the payload: b[start:end].
-type span struct{ start, end int }
-
-func (p span) len() int { return p.end - p.start }
-
 // plainScanner checks that a payload is plain and records where its
 // values are, for fill to build the rawClaims from. It allocates nothing.
 type plainScanner struct {
+	plainjson.Scanner
 	b []byte
-	i int
 
 	seen     uint16
-	strs     [numStringMembers]span
+	strs     [numStringMembers][]byte
 	strBytes int
 	dates    [numDates]jwt.NumericDate
 
 	permsSeen uint8
-	lists     [numPermLists]span
+	// lists are where the permission arrays start in b.
+	lists     [numPermLists]int
 	counts    [numPermLists]int
 	permBytes int
 }
 
 // claims scans the whole payload: one object and trailing whitespace.
 func (s *plainScanner) claims() bool {
-	if !s.object(s.claim) {
-		return false
-	}
-	s.skipSpace()
-	return s.i == len(s.b)
+	return s.Object(s.claim) && s.End()
 }
 
 // claim scans the value of the top-level member named name.
@@ -127,11 +120,11 @@ func (s *plainScanner) claim(name []byte) bool {
 	s.seen |= 1 << m
 	switch {
 	case m < numStringMembers:
-		p, ok := s.str()
-		s.strs[m], s.strBytes = p, s.strBytes+p.len()
+		v, ok := s.Str()
+		s.strs[m], s.strBytes = v, s.strBytes+len(v)
 		return ok
 	case m == memberPermissions:
-		return s.object(s.permList)
+		return s.Object(s.permList)
 	default:
 		var ok bool
 		s.dates[m-memberExp], ok = s.number()
@@ -186,120 +179,26 @@ func (s *plainScanner) permList(name []byte) bool {
 
 // strArray scans an array of plain strings into permission list l.
 func (s *plainScanner) strArray(l int) bool {
-	if !s.take('[') {
-		return false
-	}
-	start := s.i
-	s.skipSpace()
-	if s.take(']') {
-		s.lists[l] = span{start, s.i - 1}
-		return true
-	}
-	for {
-		p, ok := s.str()
-		if !ok {
-			return false
-		}
+	s.lists[l] = s.Pos()
+	return s.Array(func() bool {
+		v, ok := s.Str()
 		s.counts[l]++
-		s.permBytes += p.len()
-		s.skipSpace()
-		if s.take(']') {
-			s.lists[l] = span{start, s.i - 1}
-			return true
-		}
-		if !s.take(',') {
-			return false
-		}
-		s.skipSpace()
-	}
-}
-
-// object scans an object, calling member for each member with the
-// scanner at its value, whitespace skipped.
-func (s *plainScanner) object(member func(name []byte) bool) bool {
-	s.skipSpace()
-	if !s.take('{') {
-		return false
-	}
-	s.skipSpace()
-	if s.take('}') {
-		return true
-	}
-	for {
-		name, ok := s.str()
-		if !ok {
-			return false
-		}
-		s.skipSpace()
-		if !s.take(':') {
-			return false
-		}
-		s.skipSpace()
-		if !member(s.b[name.start:name.end]) {
-			return false
-		}
-		s.skipSpace()
-		if s.take('}') {
-			return true
-		}
-		if !s.take(',') {
-			return false
-		}
-		s.skipSpace()
-	}
-}
-
-// str scans a plain string and returns the span of its content.
-func (s *plainScanner) str() (span, bool) {
-	if !s.take('"') {
-		return span{}, false
-	}
-	start := s.i
-	for ; s.i < len(s.b); s.i++ {
-		switch c := s.b[s.i]; {
-		case c == '"':
-			s.i++
-			return span{start, s.i - 1}, true
-		case c < 0x20 || c > 0x7e || c == '\\':
-			return span{}, false
-		}
-	}
-	return span{}, false
+		s.permBytes += len(v)
+		return ok
+	})
 }
 
 // number scans a plain number.
 func (s *plainScanner) number() (jwt.NumericDate, bool) {
-	start := s.i
-	var n int64
-	for ; s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9'; s.i++ {
-		n = n*10 + int64(s.b[s.i]-'0')
-	}
-	digits := s.i - start
-	if digits == 0 || digits > maxPlainDigits || (digits > 1 && s.b[start] == '0') {
+	digits := s.Digits()
+	if len(digits) == 0 || len(digits) > maxPlainDigits || (len(digits) > 1 && digits[0] == '0') {
 		return 0, false
 	}
+	var n int64
+	for _, d := range digits {
+		n = n*10 + int64(d-'0')
+	}
 	return jwt.NumericDate(n), true
-}
-
-// take consumes c if it is the next byte.
-func (s *plainScanner) take(c byte) bool {
-	if s.i < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-// skipSpace consumes JSON whitespace.
-func (s *plainScanner) skipSpace() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
 }
 
 // plainExtras holds what a plain payload's rawClaims points to, in one
@@ -336,8 +235,8 @@ func (s *plainScanner) fillStrings(raw *rawClaims) {
 	}
 	var b strings.Builder
 	b.Grow(s.strBytes)
-	for _, p := range s.strs {
-		b.Write(s.b[p.start:p.end])
+	for _, v := range s.strs {
+		b.Write(v)
 	}
 	text := b.String()
 	fields := [numStringMembers]*string{
@@ -345,8 +244,8 @@ func (s *plainScanner) fillStrings(raw *rawClaims) {
 	}
 	off := 0
 	for m, p := range s.strs {
-		*fields[m] = text[off : off+p.len()]
-		off += p.len()
+		*fields[m] = text[off : off+len(p)]
+		off += len(p)
 	}
 }
 
@@ -356,7 +255,7 @@ func (s *plainScanner) fillPerms(perms *rawPerms) {
 	var b strings.Builder
 	b.Grow(s.permBytes)
 	for l, p := range s.lists {
-		for i, k := p.start, 0; k < s.counts[l]; k++ {
+		for i, k := p, 0; k < s.counts[l]; k++ {
 			open, closing := nextString(s.b, i)
 			b.Write(s.b[open:closing])
 			i = closing + 1
@@ -371,7 +270,7 @@ func (s *plainScanner) fillPerms(perms *rawPerms) {
 			continue
 		}
 		list := all[n : n+s.counts[l] : n+s.counts[l]]
-		for i, k := p.start, 0; k < len(list); k++ {
+		for i, k := p, 0; k < len(list); k++ {
 			open, closing := nextString(s.b, i)
 			list[k] = text[off : off+closing-open]
 			off += closing - open
