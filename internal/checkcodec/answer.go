@@ -3,6 +3,7 @@ package checkcodec
 import (
 	"unicode/utf8"
 
+	"github.com/authsvc/authsvc/internal/plainjson"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
@@ -150,12 +151,12 @@ func appendNonEmpty(b []byte, num protowire.Number, s string) []byte {
 // backslash, so that none needs escaping.
 func (a *Answer) appendJSON(dst []byte) (out []byte, ok bool) {
 	for _, h := range a.set[:a.nset] {
-		if !plain(h[0]) || !plain(h[1]) {
+		if !plainjson.Plain(h[0]) || !plainjson.Plain(h[1]) {
 			return dst, false
 		}
 	}
 	for _, r := range a.remove[:a.nremove] {
-		if !plain(r) {
+		if !plainjson.Plain(r) {
 			return dst, false
 		}
 	}
@@ -193,15 +194,4 @@ func (a *Answer) appendJSON(dst []byte) (out []byte, ok bool) {
 		out = append(out, ']')
 	}
 	return append(out, "}}"...), true
-}
-
-// plain reports whether s is printable ASCII without a quote or a
-// backslash.
-func plain(s string) bool {
-	for i := range len(s) {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/authsvc/authsvc/internal/plainjson"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -138,21 +139,12 @@ func appendFlat(dst []byte, m protoreflect.Message) (out []byte, ok bool) {
 // appendString appends s quoted if it is printable ASCII without quote or
 // backslash, so that it needs no escaping.
 func appendString(dst []byte, s string) ([]byte, bool) {
-	if !plain(s) {
+	if !plainjson.Plain(s) {
 		return dst, false
 	}
 	dst = append(dst, '"')
 	dst = append(dst, s...)
 	return append(dst, '"'), true
-}
-
-func plain(s string) bool {
-	for i := range len(s) {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 // appendTimestamp appends a timestamp of whole seconds within protojson's

@@ -3,6 +3,17 @@
 // any other document to a full JSON decoder.
 package plainjson
 
+// Plain reports whether s is plain: printable ASCII without a quote or a
+// backslash, written in JSON as its own bytes between quotes.
+func Plain(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 // Scanner reads JSON tokens from a document. Each method skips the white
 // space before its token; a method that reports false has found
 // something it does not read, and the document is then not plain.

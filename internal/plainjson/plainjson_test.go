@@ -91,3 +91,20 @@ func TestPos(t *testing.T) {
 		t.Error("End = true with x left")
 	}
 }
+
+func TestPlain(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{
+		"":              true,
+		"Bearer a.b-c~": true,
+		`a"b`:           false,
+		`a\b`:           false,
+		"a\tb":          false,
+		"a\x7fb":        false,
+		"é":             false,
+	} {
+		if got := plainjson.Plain(s); got != want {
+			t.Errorf("Plain(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
