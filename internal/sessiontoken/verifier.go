@@ -265,14 +265,15 @@ func (v *Verifier) verifyFull(ctx context.Context, token string) (*cacheEntry, *
 		return nil, nil, err
 	}
 	ks := v.keys.Load()
-	key, err := v.verifySignature(&tok, ks)
+	digest := v.hasher.sum(tok.signingInput)
+	key, err := v.verifySignature(&tok, &digest, ks)
 	if retryable(err) {
 		if ferr := v.refetch(ctx); ferr != nil {
 			return nil, nil, ferr
 		}
 		if cur := v.keys.Load(); cur != ks {
 			ks = cur
-			key, err = v.verifySignature(&tok, ks)
+			key, err = v.verifySignature(&tok, &digest, ks)
 		}
 	}
 	if err != nil {
@@ -289,9 +290,10 @@ func (v *Verifier) verifyFull(ctx context.Context, token string) (*cacheEntry, *
 	return newCacheEntry(&raw, sid, key, &v.perms), ks, nil
 }
 
-// verifySignature checks tok with the key named by its kid or, without a
-// kid, with each key of ks, and returns the key that verified it.
-func (v *Verifier) verifySignature(tok *compactJWS, ks *keySet) (*verificationKey, error) {
+// verifySignature checks tok, whose signing input hashes to digest, with
+// the key named by its kid or, without a kid, with each key of ks, and
+// returns the key that verified it.
+func (v *Verifier) verifySignature(tok *compactJWS, digest *[sha256.Size]byte, ks *keySet) (*verificationKey, error) {
 	if ks == nil || len(ks.keys) == 0 {
 		return nil, ErrNoKeys
 	}
@@ -299,19 +301,18 @@ func (v *Verifier) verifySignature(tok *compactJWS, ks *keySet) (*verificationKe
 		// No key can verify it: not worth a key set fetch.
 		return nil, errBadSigSize
 	}
-	digest := v.hasher.sum(tok.signingInput)
 	if tok.kid != "" {
 		k := ks.byKID(tok.kid)
 		if k == nil {
 			return nil, errUnknownKey
 		}
-		if !v.checkSignature(tok, k, &digest) {
+		if !v.checkSignature(tok, k, digest) {
 			return nil, errBadSig
 		}
 		return k, nil
 	}
 	for _, k := range ks.keys {
-		if v.checkSignature(tok, k, &digest) {
+		if v.checkSignature(tok, k, digest) {
 			return k, nil
 		}
 	}
