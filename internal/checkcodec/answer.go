@@ -52,15 +52,21 @@ func (a *Answer) Proto() *authv3.CheckResponse {
 	}
 	ok := &authv3.OkHttpResponse{}
 	for _, h := range a.set[:a.nset] {
-		ok.Headers = append(ok.Headers, &corev3.HeaderValueOption{
-			Header:       &corev3.HeaderValue{Key: h[0], Value: h[1]},
-			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-		})
+		ok.Headers = append(ok.Headers, Header(h[0], h[1]))
 	}
 	ok.HeadersToRemove = append(ok.HeadersToRemove, a.remove[:a.nremove]...)
 	return &authv3.CheckResponse{
 		Status:       &rpcstatus.Status{Code: int32(code.Code_OK)},
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
+	}
+}
+
+// Header is the header option Check answers with: key set to value,
+// replacing any value the request had.
+func Header(key, value string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: key, Value: value},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 	}
 }
 

@@ -239,15 +239,15 @@ func (e *ExtAuthz) denied(r refusal) *authv3.CheckResponse {
 	}
 	body, _ := json.Marshal(refusalBody{Error: reason, Credential: cred})
 	headers := []*corev3.HeaderValueOption{
-		header("content-type", "application/json"),
-		header(e.headers.reason, headerValue),
+		checkcodec.Header("content-type", "application/json"),
+		checkcodec.Header(e.headers.reason, headerValue),
 	}
 	if challenge != "" {
-		headers = append(headers, header("www-authenticate", challenge))
+		headers = append(headers, checkcodec.Header("www-authenticate", challenge))
 	}
 	if r.code == connect.CodeResourceExhausted {
 		secs := max(int64((r.retryAfter+time.Second-1)/time.Second), 1)
-		headers = append(headers, header("retry-after", strconv.FormatInt(secs, 10)))
+		headers = append(headers, checkcodec.Header("retry-after", strconv.FormatInt(secs, 10)))
 	}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(grpcCode), Message: headerValue},
@@ -256,13 +256,6 @@ func (e *ExtAuthz) denied(r refusal) *authv3.CheckResponse {
 			Headers: headers,
 			Body:    string(body),
 		}},
-	}
-}
-
-func header(k, v string) *corev3.HeaderValueOption {
-	return &corev3.HeaderValueOption{
-		Header:       &corev3.HeaderValue{Key: k, Value: v},
-		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 	}
 }
 
