@@ -490,7 +490,15 @@ func (a *App) newChecker(reg prometheus.Registerer) (*health.Checker, error) {
 		return nil
 	})
 	if a.pool != nil {
-		c.Watch("postgres", PostgresHealthService, a.pool.Ping)
+		c.Watch("postgres", PostgresHealthService, func(ctx context.Context) error {
+			err := a.pool.Ping(ctx)
+			if err != nil {
+				// Leases come from the replica's own share until
+				// Postgres is back, instead of each waiting on it.
+				a.budget.PostgresFailed(err)
+			}
+			return err
+		})
 		c.Watch("invalidation", InvalidationHealthService, func(context.Context) error {
 			if !a.notifier.Ready() {
 				return errors.New("not listening for cache invalidations")

@@ -47,8 +47,8 @@ const (
 	// ledgerTimeout bounds one ledger operation.
 	ledgerTimeout = 2 * time.Second
 	// ledgerRetry is how long a replica spends from its fallback, without
-	// asking Postgres, after Postgres failed a grant: during an outage
-	// the fetcher does not wait on the database before every lease.
+	// asking Postgres, after Postgres failed: during an outage the
+	// fetcher does not wait on the database before every lease.
 	ledgerRetry = 5 * time.Second
 	// maxBackoff caps the back-off after consecutive 429s.
 	maxBackoff = time.Minute
@@ -123,16 +123,13 @@ type Budget struct {
 	limit    int
 	ledger   ledger
 	fallback *memLedger
-	// ledgerDownUntil is when the ledger is asked again after a failed
-	// grant; only the fetcher reads and writes it.
-	ledgerDownUntil time.Time
-	waits           [numClasses]time.Duration
-	reserves        [numClasses]int
-	ttl             time.Duration
-	maxLease        int
-	lat             *latency
-	log             *slog.Logger
-	obs             Observer
+	waits    [numClasses]time.Duration
+	reserves [numClasses]int
+	ttl      time.Duration
+	maxLease int
+	lat      *latency
+	log      *slog.Logger
+	obs      Observer
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -147,7 +144,10 @@ type Budget struct {
 	admits       int
 	lastFetch    time.Time
 	rate         float64 // admissions a second, smoothed
-	lastWarn     time.Time
+	lastWarn     map[string]time.Time
+	// ledgerDownUntil is when the ledger is asked again after one of its
+	// operations failed; until then the fallback alone grants.
+	ledgerDownUntil time.Time
 }
 
 // lease is tokens held by this process.
@@ -196,6 +196,7 @@ func New(cfg Config) (*Budget, error) {
 		log:      logger,
 		obs:      obs,
 		stop:     make(chan struct{}),
+		lastWarn: make(map[string]time.Time),
 	}
 	if cfg.Pool != nil {
 		b.ledger = &pgLedger{pool: cfg.Pool, limit: limit, window: window}
@@ -515,24 +516,47 @@ func (b *Budget) fetch() {
 	}
 }
 
-// grant asks the ledger for tokens, or the fallback while the ledger
+// grant asks the ledger for tokens, or the fallback while Postgres
 // fails: for ledgerRetry after a failure, the fallback alone.
 func (b *Budget) grant(want, reserve int) (grant, ledger, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), ledgerTimeout) //nolint:forbidigo // a ledger call no caller waits for
-	defer cancel()
-	if now := b.now(); b.fallback == nil || !now.Before(b.ledgerDownUntil) {
+	if b.fallback == nil || b.ledgerUp() {
+		ctx, cancel := context.WithTimeout(context.Background(), ledgerTimeout) //nolint:forbidigo // a ledger call no caller waits for
 		g, err := b.ledger.grant(ctx, want, reserve, b.ttl)
+		cancel()
 		if err == nil || b.fallback == nil {
 			return g, b.ledger, err
 		}
-		b.ledgerDownUntil = now.Add(ledgerRetry)
-		b.warn("could not lease Wacht request budget from Postgres; spending a tenth of it alone", err)
+		b.ledgerFailed("could not lease Wacht request budget from Postgres; spending a tenth of it alone", err)
 	}
-	g, ferr := b.fallback.grant(ctx, want, min(reserve, b.fallback.limit-1), b.ttl)
-	if ferr != nil {
-		return g, b.fallback, ferr
+	g, err := b.fallback.grant(context.Background(), want, min(reserve, b.fallback.limit-1), b.ttl) //nolint:forbidigo // memory, no wait
+	return g, b.fallback, err
+}
+
+// ledgerUp reports whether the ledger is asked: no operation of it failed
+// in the last ledgerRetry.
+func (b *Budget) ledgerUp() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.now().Before(b.ledgerDownUntil)
+}
+
+// PostgresFailed tells a Budget whose ledger is in Postgres that Postgres
+// failed elsewhere, in a probe or another query: for the next few seconds
+// leases come from the replica's own tenth without asking Postgres, so
+// that calls do not wait on a database that is slow to fail. It does
+// nothing to a Budget of one process.
+func (b *Budget) PostgresFailed(err error) {
+	if b.fallback != nil {
+		b.ledgerFailed("Postgres failed; spending a tenth of the Wacht request budget alone", err)
 	}
-	return g, b.fallback, nil
+}
+
+// ledgerFailed turns grants to the fallback for ledgerRetry, and logs why.
+func (b *Budget) ledgerFailed(msg string, err error) {
+	b.mu.Lock()
+	b.ledgerDownUntil = b.now().Add(ledgerRetry)
+	b.mu.Unlock()
+	b.warn(msg, err)
 }
 
 // topWaitingLocked returns the highest class waiting and how many wait.
@@ -573,13 +597,19 @@ func (b *Budget) settleAll(leases []*lease) {
 }
 
 // settle records what a lease used, returning the rest to the ledger.
+// While the ledger is down a lease of it is left unsettled, counted in
+// full: that errs on the side of the budget.
 func (b *Budget) settle(ctx context.Context, ls *lease) {
 	b.mu.Lock()
 	used := ls.used
 	ls.settled = true
+	skip := ls.ledger != ledger(b.fallback) && b.now().Before(b.ledgerDownUntil)
 	b.mu.Unlock()
+	if skip {
+		return
+	}
 	if err := ls.ledger.settle(ctx, ls.id, used); err != nil {
-		b.warn("could not return unused Wacht request budget", err)
+		b.ledgerFailed("could not return unused Wacht request budget", err)
 	}
 }
 
@@ -610,13 +640,13 @@ func (b *Budget) sleep(d time.Duration) {
 	}
 }
 
-// warn logs a ledger failure at most every ten seconds.
+// warn logs a ledger failure at most every ten seconds for each msg.
 func (b *Budget) warn(msg string, err error) {
 	b.mu.Lock()
 	now := b.now()
-	quiet := now.Sub(b.lastWarn) < 10*time.Second
+	quiet := now.Sub(b.lastWarn[msg]) < 10*time.Second
 	if !quiet {
-		b.lastWarn = now
+		b.lastWarn[msg] = now
 	}
 	b.mu.Unlock()
 	if !quiet {

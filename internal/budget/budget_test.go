@@ -380,3 +380,83 @@ func TestOutageSpendsTheFallbackWithoutAskingPostgresEachTime(t *testing.T) {
 		t.Errorf("Postgres was asked %d times during the outage, want 1", n)
 	}
 }
+
+// slowLedger fails every grant after delay, or when its context ends
+// first, like Postgres that is slow to fail or does not answer; settle
+// fails like grant and is counted.
+type slowLedger struct {
+	delay           time.Duration
+	grants, settles atomic.Int64
+}
+
+func (l *slowLedger) grant(ctx context.Context, _, _ int, _ time.Duration) (grant, error) {
+	l.grants.Add(1)
+	select {
+	case <-time.After(l.delay):
+		return grant{}, errors.New("connection refused")
+	case <-ctx.Done():
+		return grant{}, ctx.Err()
+	}
+}
+
+func (l *slowLedger) settle(context.Context, int64, int) error {
+	l.settles.Add(1)
+	return errors.New("connection refused")
+}
+func (l *slowLedger) backoff(context.Context, time.Duration) error { return nil }
+
+// TestPostgresFailedElsewhereTurnsGrantsToTheFallback: once a probe
+// reported Postgres failed, a call is admitted from the fallback within
+// its wait bound, even though the ledger would take longer than that to
+// fail, until ledgerRetry has passed.
+func TestPostgresFailedElsewhereTurnsGrantsToTheFallback(t *testing.T) {
+	t.Parallel()
+	b := newReplicas(t, deployment{"postgres", true}, 1, Config{RequestsPerMinute: 100, Wait: 50 * time.Millisecond})[0]
+	down := &slowLedger{delay: time.Hour}
+	b.ledger = down
+	b.PostgresFailed(errors.New("ping: connection refused"))
+	for i := range 3 {
+		if err := spend(t.Context(), b, Foreground); err != nil {
+			t.Fatalf("call %d after the probe failed: %v", i, err)
+		}
+	}
+	if n := down.grants.Load(); n != 0 {
+		t.Errorf("Postgres was asked %d times for a lease after the probe failed, want 0", n)
+	}
+	// Past ledgerRetry the ledger is asked again: this one does not
+	// answer, so the call is refused at its bound.
+	b.mu.Lock()
+	b.ledgerDownUntil = time.Now()
+	for _, ls := range b.leases {
+		ls.left = 0
+	}
+	b.mu.Unlock()
+	if err := spend(t.Context(), b, Foreground); !errors.Is(err, ErrExhausted) {
+		t.Errorf("call with the ledger asked again and silent: %v, want ErrExhausted", err)
+	}
+	if n := down.grants.Load(); n != 1 {
+		t.Errorf("Postgres was asked %d times once ledgerRetry passed, want 1", n)
+	}
+}
+
+// TestFailedSettleTurnsGrantsToTheFallback: a lease Postgres could not
+// settle is evidence enough of an outage; the next lease comes from the
+// fallback without asking Postgres, and the next settles of its leases
+// are not tried while it is down.
+func TestFailedSettleTurnsGrantsToTheFallback(t *testing.T) {
+	t.Parallel()
+	b := newReplicas(t, deployment{"postgres", true}, 1, Config{RequestsPerMinute: 100})[0]
+	down := &slowLedger{delay: time.Hour}
+	b.ledger = down
+	pgLeases := []*lease{{ledger: down, id: 1, left: 2}, {ledger: down, id: 2, left: 3}}
+	b.settleAll(pgLeases)
+	if n := down.settles.Load(); n != 1 {
+		t.Errorf("settles tried with Postgres down = %d, want 1 (the first failure stops the rest)", n)
+	}
+	if err := spend(t.Context(), b, Foreground); err != nil {
+		t.Fatalf("call after a failed settle: %v", err)
+	}
+	if n := down.grants.Load(); n != 0 {
+		t.Errorf("Postgres was asked %d times for a lease after a failed settle, want 0", n)
+	}
+}
