@@ -28,6 +28,7 @@ import (
 	"github.com/authsvc/authsvc/internal/cache"
 	"github.com/authsvc/authsvc/internal/callerlimit"
 	"github.com/authsvc/authsvc/internal/callers"
+	"github.com/authsvc/authsvc/internal/growstack"
 	"github.com/authsvc/authsvc/internal/health"
 	"github.com/authsvc/authsvc/internal/jsoncodec"
 	"github.com/authsvc/authsvc/internal/retention"
@@ -234,7 +235,7 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTHSVC_CALLERS_FILE: %w", err)
 	}
-	a.handler = a.callers.Wrap(mux)
+	a.handler = growstack.Handler(a.callers.Wrap(mux))
 	return a, nil
 }
 
