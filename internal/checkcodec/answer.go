@@ -3,12 +3,13 @@ package checkcodec
 import (
 	"unicode/utf8"
 
-	"github.com/authsvc/authsvc/internal/plainjson"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/authsvc/authsvc/internal/plainjson"
 )
 
 // MaxSet and MaxRemove bound the header changes of an allowed answer.

@@ -9,11 +9,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/authsvc/authsvc/internal/plainjson"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/authsvc/authsvc/internal/plainjson"
 )
 
 // Codec encodes messages as Connect's default JSON codec does: protojson

@@ -1,9 +1,10 @@
 package jsoncodec
 
 import (
-	"github.com/authsvc/authsvc/internal/plainjson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/authsvc/authsvc/internal/plainjson"
 )
 
 // assignment is one field value read on the fast path.

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"strings"
 
-	"github.com/authsvc/authsvc/internal/plainjson"
 	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/authsvc/authsvc/internal/plainjson"
 )
 
 // decodeClaims decodes the token payload into raw, which must be zero: a
