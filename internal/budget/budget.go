@@ -603,7 +603,7 @@ func (b *Budget) settle(ctx context.Context, ls *lease) {
 	b.mu.Lock()
 	used := ls.used
 	ls.settled = true
-	skip := ls.ledger != ledger(b.fallback) && b.now().Before(b.ledgerDownUntil)
+	skip := ls.ledger == b.ledger && b.now().Before(b.ledgerDownUntil)
 	b.mu.Unlock()
 	if skip {
 		return
